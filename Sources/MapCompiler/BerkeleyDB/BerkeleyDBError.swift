@@ -1,0 +1,46 @@
+import Glibc
+import CBerkeleyDB
+
+/// A failed Berkeley DB call: the return code, the operation that produced it and the table.
+///
+/// A positive ``code`` is a system `errno`; a negative one is one of libdb's own `DB_*`
+/// codes. ``reason`` is libdb's text for the code (`db_strerror`), which for `errno` values
+/// is the C library's `strerror` text, the wording postmap prints.
+public struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The libdb call that failed.
+    public enum Operation: String, Sendable {
+        case createEnvironment = "create DB environment"
+        case openEnvironment = "open DB environment"
+        case create = "create database handle"
+        case open = "open database"
+        case put = "write"
+        case get = "query"
+        case delete = "delete"
+        case cursor = "sequence"
+        case sync = "sync"
+        case close = "close database"
+        case verify = "verify"
+    }
+
+    public let code: Int32
+    public let operation: Operation
+    public let path: String
+
+    init(code: Int32, operation: Operation, path: String) {
+        self.code = code
+        self.operation = operation
+        self.path = path
+    }
+
+    /// libdb's (or the C library's) explanation of ``code``, e.g. `Invalid argument`.
+    public var reason: String {
+        guard let text = db_strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+
+    /// `true` when the code is the system's `EINVAL`, which libdb returns for a file that is
+    /// not a database of the requested type.
+    public var isInvalidArgument: Bool { code == EINVAL }
+
+    public var description: String { "\(operation.rawValue) \(path): \(reason)" }
+}

@@ -1,0 +1,269 @@
+import CBerkeleyDB
+import Glibc
+
+/// The access method of a table file.
+public enum AccessMethod: String, Sendable, CaseIterable {
+    case hash
+    case btree
+
+    var cValue: DBTYPE { self == .hash ? DB_HASH : DB_BTREE }
+}
+
+/// How a table file is opened.
+enum OpenIntent {
+    /// Create a new file (it must not exist yet).
+    case createExclusive
+    /// Open an existing file for reading and writing, creating it when missing.
+    case update
+    /// Open an existing file read-only.
+    case read
+
+    var flags: UInt32 {
+        switch self {
+        case .createExclusive: return UInt32(DB_CREATE) | UInt32(DB_EXCL)
+        case .update: return UInt32(DB_CREATE)
+        case .read: return UInt32(DB_RDONLY)
+        }
+    }
+}
+
+/// Result of an insert.
+enum PutOutcome {
+    case stored
+    case keyExists
+}
+
+/// The one owner of a Berkeley DB environment and database handle pair.
+///
+/// Everything in swiftpostmap that calls into libdb goes through this type. It is
+/// `~Copyable`: exactly one value owns the `DB*`, and ``close()`` consumes it, so a closed
+/// handle cannot be used again. ``close()`` reports libdb's close error (for a writer this is
+/// the error of flushing the last pages to disk); `deinit` only runs on paths that already
+/// failed and closes without reporting.
+///
+/// The environment is private (`DB_PRIVATE`, no region files) and rooted at the table's
+/// directory, with a memory pool of `cacheSize` bytes, the way Postfix opens its tables.
+struct DatabaseHandle: ~Copyable {
+    // Set to nil by close(), so that deinit, which runs after it, has nothing left to do.
+    private var environment: UnsafeMutablePointer<DB_ENV>?
+    private var database: UnsafeMutablePointer<DB>?
+    let path: String
+
+    /// Opens (or creates) the table file at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: the `.db` file.
+    ///   - method: hash or btree.
+    ///   - intent: create, update or read.
+    ///   - cacheSize: the memory pool size (Postfix's `berkeley_db_create_buffer_size` or
+    ///     `berkeley_db_read_buffer_size`).
+    ///   - mode: permission bits for a file libdb creates (the umask still applies).
+    ///   - hashElementHint: `DB->set_h_nelem`, used when creating a hash table.
+    ///   - hashFillFactor: `DB->set_h_ffactor`, 0 to leave libdb's default.
+    /// - Throws: ``BerkeleyDBError`` with `.createEnvironment`, `.openEnvironment`, `.create`
+    ///   or `.open`. Every handle made before the failure is closed again.
+    init(
+        path: String, method: AccessMethod, intent: OpenIntent, cacheSize: Int,
+        mode: mode_t = 0o644, hashElementHint: UInt32 = 4096, hashFillFactor: UInt32 = 0
+    ) throws(BerkeleyDBError) {
+        self.path = path
+        let (directory, file) = splitPath(path)
+
+        var envPointer: UnsafeMutablePointer<DB_ENV>?
+        var rc = db_env_create(&envPointer, 0)
+        guard rc == 0, let env = envPointer else {
+            throw BerkeleyDBError(code: rc, operation: .createEnvironment, path: path)
+        }
+        configureCache(env, size: cacheSize)
+        rc = env.pointee.open(
+            env, directory, UInt32(DB_INIT_MPOOL) | UInt32(DB_CREATE) | UInt32(DB_PRIVATE), 0)
+        guard rc == 0 else {
+            // A DB_ENV handle must be closed even when its open failed.
+            _ = env.pointee.close(env, 0)
+            throw BerkeleyDBError(code: rc, operation: .openEnvironment, path: path)
+        }
+
+        var dbPointer: UnsafeMutablePointer<DB>?
+        rc = db_create(&dbPointer, env, 0)
+        guard rc == 0, let db = dbPointer else {
+            _ = env.pointee.close(env, 0)
+            throw BerkeleyDBError(code: rc, operation: .create, path: path)
+        }
+        if method == .hash, intent != .read {
+            _ = db.pointee.set_h_nelem(db, hashElementHint)
+            if hashFillFactor > 0 { _ = db.pointee.set_h_ffactor(db, hashFillFactor) }
+        }
+        rc = db.pointee.open(db, nil, file, nil, method.cValue, intent.flags, Int32(mode))
+        guard rc == 0 else {
+            // The DB handle, too, is released only by DB->close, whatever open returned.
+            _ = db.pointee.close(db, 0)
+            _ = env.pointee.close(env, 0)
+            throw BerkeleyDBError(code: rc, operation: .open, path: path)
+        }
+        self.environment = env
+        self.database = db
+    }
+
+    /// The open database; only ``close()`` clears it, and nothing runs after that.
+    private var db: UnsafeMutablePointer<DB> {
+        guard let database else { preconditionFailure("Berkeley DB handle used after close") }
+        return database
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// - Parameter overwrite: when `false`, an existing key is left alone and the result is
+    ///   `.keyExists` (`DB_NOOVERWRITE`).
+    /// The corresponding Berkeley DB call is `DB->put`.
+    func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, overwrite: Bool)
+        throws(BerkeleyDBError) -> PutOutcome
+    {
+        var k = DBT()
+        k.data = UnsafeMutableRawPointer(mutating: key.baseAddress)
+        k.size = UInt32(key.count)
+        var v = DBT()
+        v.data = UnsafeMutableRawPointer(mutating: value.baseAddress)
+        v.size = UInt32(value.count)
+        let rc = db.pointee.put(db, nil, &k, &v, overwrite ? 0 : UInt32(DB_NOOVERWRITE))
+        if rc == DB_KEYEXIST { return .keyExists }
+        guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .put, path: path) }
+        return .stored
+    }
+
+    /// Looks `key` up; `nil` when the table has no such key.
+    /// The corresponding Berkeley DB call is `DB->get`.
+    func get(key: [UInt8]) throws(BerkeleyDBError) -> [UInt8]? {
+        var rc: Int32 = 0
+        let db = self.db
+        let result: [UInt8]? = key.withUnsafeBytes { keyBytes in
+            var k = DBT()
+            k.data = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+            k.size = UInt32(keyBytes.count)
+            var v = DBT()
+            rc = db.pointee.get(db, nil, &k, &v, 0)
+            guard rc == 0 else { return nil }
+            return bytes(of: v)
+        }
+        if rc == DB_NOTFOUND { return nil }
+        guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .get, path: path) }
+        return result
+    }
+
+    /// Removes `key`; `false` when it was not there.
+    /// The corresponding Berkeley DB call is `DB->del`.
+    func delete(key: [UInt8]) throws(BerkeleyDBError) -> Bool {
+        let db = self.db
+        let rc: Int32 = key.withUnsafeBytes { keyBytes in
+            var k = DBT()
+            k.data = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+            k.size = UInt32(keyBytes.count)
+            return db.pointee.del(db, nil, &k, 0)
+        }
+        if rc == DB_NOTFOUND { return false }
+        guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .delete, path: path) }
+        return true
+    }
+
+    /// Calls `body` with every record in the table's own order (hash bucket order, or
+    /// ascending byte order for a btree). `body` returns `false` to stop early.
+    /// The corresponding Berkeley DB calls are `DB->cursor` and `DBcursor->get(DB_NEXT)`.
+    func forEachRecord(_ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(BerkeleyDBError) {
+        var cursorPointer: UnsafeMutablePointer<DBC>?
+        let db = self.db
+        var rc = db.pointee.cursor(db, nil, &cursorPointer, 0)
+        guard rc == 0, let cursor = cursorPointer else {
+            throw BerkeleyDBError(code: rc, operation: .cursor, path: path)
+        }
+        while true {
+            var k = DBT()
+            var v = DBT()
+            rc = cursor.pointee.get(cursor, &k, &v, UInt32(DB_NEXT))
+            if rc != 0 { break }
+            if !body(bytes(of: k), bytes(of: v)) {
+                rc = 0
+                break
+            }
+        }
+        let closeRC = cursor.pointee.close(cursor)
+        if rc != 0 && rc != DB_NOTFOUND {
+            throw BerkeleyDBError(code: rc, operation: .cursor, path: path)
+        }
+        guard closeRC == 0 else { throw BerkeleyDBError(code: closeRC, operation: .cursor, path: path) }
+    }
+
+    /// Flushes the table to disk and releases both handles.
+    ///
+    /// Both handles are released whatever happens; the first failure is thrown. For a table
+    /// that was written, a thrown error means the file on disk is not complete.
+    /// The corresponding Berkeley DB calls are `DB->sync`, `DB->close` and `DB_ENV->close`.
+    consuming func close() throws(BerkeleyDBError) {
+        guard let db = database, let env = environment else { return }
+        database = nil
+        environment = nil
+        let name = path
+        let syncRC = db.pointee.sync(db, 0)
+        let closeRC = db.pointee.close(db, 0)
+        let envRC = env.pointee.close(env, 0)
+        if syncRC != 0 { throw BerkeleyDBError(code: syncRC, operation: .sync, path: name) }
+        if closeRC != 0 { throw BerkeleyDBError(code: closeRC, operation: .close, path: name) }
+        if envRC != 0 { throw BerkeleyDBError(code: envRC, operation: .close, path: name) }
+    }
+
+    /// Releases a handle that was only read from. Nothing was written, so there is nothing
+    /// to report; the handle must not be used afterwards.
+    mutating func closeAfterReading() {
+        if let database { _ = database.pointee.close(database, 0) }
+        if let environment { _ = environment.pointee.close(environment, 0) }
+        database = nil
+        environment = nil
+    }
+
+    deinit {
+        // Only reached when the owner did not call close(): an error path that is already
+        // being reported. Release the handles; a close error here has nobody to go to.
+        if let database { _ = database.pointee.close(database, 0) }
+        if let environment { _ = environment.pointee.close(environment, 0) }
+    }
+}
+
+/// Checks a table file with libdb's own verifier without opening it as a database first.
+///
+/// - Returns: `nil` when libdb finds the file sound, else the error.
+/// The corresponding Berkeley DB call is `DB->verify`, which releases the handle itself.
+func verifyTableFile(path: String) -> BerkeleyDBError? {
+    var dbPointer: UnsafeMutablePointer<DB>?
+    let rc = db_create(&dbPointer, nil, 0)
+    guard rc == 0, let db = dbPointer else {
+        return BerkeleyDBError(code: rc, operation: .create, path: path)
+    }
+    // Quiet: diagnostics are reported by the caller, not printed by libdb.
+    db.pointee.set_errfile(db, nil)
+    let verifyRC = db.pointee.verify(db, path, nil, nil, 0)
+    return verifyRC == 0 ? nil : BerkeleyDBError(code: verifyRC, operation: .verify, path: path)
+}
+
+/// The libdb version string, for verbose output.
+var berkeleyDBVersion: String { String(cString: CBerkeleyDB_versionString()) }
+
+private func bytes(of dbt: DBT) -> [UInt8] {
+    guard let data = dbt.data, dbt.size > 0 else { return [] }
+    return Array(UnsafeRawBufferPointer(start: data, count: Int(dbt.size)))
+}
+
+/// Sizes the memory pool as Postfix does: only grow it, and only below 1 GB.
+private func configureCache(_ env: UnsafeMutablePointer<DB_ENV>, size: Int) {
+    var gbytes: UInt32 = 0
+    var bytes: UInt32 = 0
+    var ncache: Int32 = 0
+    guard env.pointee.get_cachesize(env, &gbytes, &bytes, &ncache) == 0 else { return }
+    guard gbytes == 0, Int(bytes) < size, size < 1 << 30 else { return }
+    _ = env.pointee.set_cache_max(env, 0, UInt32(size))
+    _ = env.pointee.set_cachesize(env, 0, UInt32(size), ncache)
+}
+
+/// Splits `a/b/c.db` into (`a/b`, `c.db`); a bare name lives in `.`.
+private func splitPath(_ path: String) -> (directory: String, file: String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let directory = String(path[..<slash])
+    return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+}

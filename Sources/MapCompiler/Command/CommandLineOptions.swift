@@ -1,0 +1,196 @@
+/// postmap's and postalias's command line, parsed the way their getopt does it: options
+/// stop at the first operand (or `--`), flags cluster (`-fq key`), an option's argument may
+/// be attached (`-qkey`) or the next word. Errors carry glibc's and Postfix's exact texts.
+
+/// Which program the command line belongs to.
+public enum Personality: Sendable, Equatable {
+    case postmap
+    case postalias
+
+    /// The option letters; a letter followed by `:` takes an argument.
+    var optionString: String {
+        switch self {
+        case .postmap: return "bc:d:fFhimnNopq:rsuUvw"
+        case .postalias: return "Nc:d:finopq:rsuvw"
+        }
+    }
+
+    func usage(program: String) -> String {
+        switch self {
+        case .postmap:
+            return "usage: \(program) [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file..."
+        case .postalias:
+            return "usage: \(program) [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file..."
+        }
+    }
+}
+
+/// The operation a command line asks for.
+public enum Mode: Sendable, Equatable {
+    case build
+    case query(String)
+    case list
+    case delete(String)
+}
+
+/// Extension modes reached only through long options (never a postmap spelling).
+public enum ExtensionMode: Sendable, Equatable {
+    case none
+}
+
+/// A parsed command line.
+public struct CommandLineOptions: Sendable, Equatable {
+    public var mode: Mode = .build
+    public var configDirectory: String? = nil
+    public var fold = true
+    public var base64Files = false
+    public var bodyQuery = false
+    public var headerQuery = false
+    public var mime = false
+    public var incremental = false
+    public var nul: NULPolicy = .automatic
+    public var keepCallerOwnership = false
+    public var derivePermissions = true
+    public var duplicates: DuplicatePolicy = .warn
+    public var disableUTF8 = false
+    public var keepUTF8Checks = false
+    public var verbose = 0
+    public var operands: [String] = []
+    /// `--aliases`: postalias behaviour under any program name.
+    public var aliasesMode = false
+
+    public init() {}
+}
+
+/// What can go wrong while parsing; ``lines(program:personality:)`` gives the messages.
+public enum CommandLineError: Error, Equatable, Sendable {
+    /// An unknown option letter (glibc's message, then usage).
+    case invalidOption(Character)
+    /// An option that needs an argument came last (glibc's message, then usage).
+    case missingArgument(Character)
+    /// A mode option after another mode option: Postfix's fatal text.
+    case conflictingModes(String)
+    /// Other usage errors (no operand, …).
+    case usage
+
+    /// The stderr lines, program name included, for `personality`.
+    public func lines(program: String, personality: Personality) -> [String] {
+        switch self {
+        case .invalidOption(let c):
+            return ["\(program): invalid option -- '\(c)'", "\(program): fatal: \(personality.usage(program: program))"]
+        case .missingArgument(let c):
+            return [
+                "\(program): option requires an argument -- '\(c)'",
+                "\(program): fatal: \(personality.usage(program: program))",
+            ]
+        case .conflictingModes(let text):
+            return ["\(program): fatal: \(text)"]
+        case .usage:
+            return ["\(program): fatal: \(personality.usage(program: program))"]
+        }
+    }
+}
+
+/// Parses `arguments` (without the program name).
+///
+/// Long options (`--aliases`, …) are swiftpostmap's extensions; they are accepted only
+/// before the first operand, where postmap itself would reject them, so they never change
+/// what a postmap command line means.
+public func parseCommandLine(_ arguments: [String], personality: Personality) throws(CommandLineError)
+    -> CommandLineOptions
+{
+    var options = CommandLineOptions()
+    let spec = personality.optionString
+    var takesArgument: [Character: Bool] = [:]
+    var chars = Array(spec)
+    var index = 0
+    while index < chars.count {
+        let hasArgument = index + 1 < chars.count && chars[index + 1] == ":"
+        takesArgument[chars[index]] = hasArgument
+        index += hasArgument ? 2 : 1
+    }
+    chars.removeAll()
+
+    var seenQuery = false
+    var seenList = false
+    var seenDelete = false
+    var position = 0
+    while position < arguments.count {
+        let word = arguments[position]
+        if word == "--" {
+            position += 1
+            break
+        }
+        if word.hasPrefix("--") {
+            switch word {
+            case "--aliases": options.aliasesMode = true
+            default: throw CommandLineError.invalidOption("-")
+            }
+            position += 1
+            continue
+        }
+        guard word.hasPrefix("-"), word.count > 1 else { break }
+        let letters = Array(word.dropFirst())
+        var i = 0
+        while i < letters.count {
+            let letter = letters[i]
+            guard let needsArgument = takesArgument[letter] else {
+                throw CommandLineError.invalidOption(letter)
+            }
+            var argument = ""
+            if needsArgument {
+                if i + 1 < letters.count {
+                    argument = String(letters[(i + 1)...])
+                } else if position + 1 < arguments.count {
+                    position += 1
+                    argument = arguments[position]
+                } else {
+                    throw CommandLineError.missingArgument(letter)
+                }
+                i = letters.count
+            } else {
+                i += 1
+            }
+            switch letter {
+            case "b": options.bodyQuery = true
+            case "c": options.configDirectory = argument
+            case "d":
+                if seenList || seenQuery || seenDelete {
+                    throw CommandLineError.conflictingModes("specify only one of -s -q or -d")
+                }
+                seenDelete = true
+                options.mode = .delete(argument)
+            case "f": options.fold = false
+            case "F": options.base64Files = true
+            case "h": options.headerQuery = true
+            case "i": options.incremental = true
+            case "m": options.mime = true
+            case "N": options.nul = .withNUL
+            case "n": options.nul = .withoutNUL
+            case "o": options.keepCallerOwnership = true
+            case "p": options.derivePermissions = false
+            case "q":
+                if seenList || seenQuery || seenDelete {
+                    throw CommandLineError.conflictingModes("specify only one of -s -q or -d")
+                }
+                seenQuery = true
+                options.mode = .query(argument)
+            case "r": options.duplicates = .replace
+            case "s":
+                if seenQuery || seenDelete {
+                    throw CommandLineError.conflictingModes("specify only one of -s or -q or -d")
+                }
+                seenList = true
+                options.mode = .list
+            case "u": options.disableUTF8 = true
+            case "U": options.keepUTF8Checks = true
+            case "v": options.verbose += 1
+            case "w": options.duplicates = .ignore
+            default: throw CommandLineError.invalidOption(letter)
+            }
+        }
+        position += 1
+    }
+    options.operands = Array(arguments[position...])
+    return options
+}

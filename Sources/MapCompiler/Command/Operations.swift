@@ -1,0 +1,180 @@
+/// The four operations of postmap and postalias, with their type checks and messages.
+struct OperationContext {
+    let options: CommandLineOptions
+    let personality: Personality
+    let config: MainConfig
+    let defaultType: String
+    let handling: KeyHandling
+    let warn: (Diagnostic) -> Void
+    let output: CommandOutput
+    let input: CommandInput
+
+    // MARK: Build
+
+    func build(_ map: MapArgument) throws(FatalError) {
+        let type = map.type(default: defaultType)
+        let method: AccessMethod
+        switch MapTypeSupport(type: type) {
+        case .berkeley(let m):
+            method = m
+        case let other:
+            // postmap opens the source before it looks at the type.
+            if !options.incremental { try checkSourceReadable(map.name) }
+            throw buildTypeError(type: type, map: map, support: other)
+        }
+        var request = BuildRequest(
+            method: method, typeName: type, name: map.name,
+            input: options.incremental ? .standardInput : .file(map.name))
+        request.format = personality == .postalias ? .postalias : .postmap
+        request.handling = handling
+        request.duplicates = options.duplicates
+        request.incremental = options.incremental
+        request.cacheSize = try config.createBufferSize()
+        request.deriveModeFromSource = options.derivePermissions
+        request.keepCallerOwnership = options.keepCallerOwnership
+        request.base64Files = options.base64Files
+        if personality == .postalias { request.hostname = try config.myhostname() }
+        _ = try buildTable(request, warn: warn)
+    }
+
+    private func checkSourceReadable(_ path: String) throws(FatalError) {
+        if case .failure(let error) = readWholeFile(path) {
+            throw FatalError("open \(path): \(error.text)")
+        }
+    }
+
+    private func buildTypeError(type: String, map: MapArgument, support: MapTypeSupport) -> FatalError {
+        if type == "proxy" { return FatalError("can't create maps via the proxy service") }
+        if type == "fail" { return FatalError("table fail:\(map.name): write error: Application error") }
+        if support == .noBulkCreate {
+            return FatalError("unsupported dictionary type: \(type) does not support bulk-mode creation.")
+        }
+        return FatalError("unsupported dictionary type: \(type). Is the postfix-\(type) package installed?")
+    }
+
+    // MARK: Opening tables for reading
+
+    func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> TableReader {
+        guard let type = map.explicitType.map({ $0 }) ?? Optional(defaultType), !type.isEmpty, !map.name.isEmpty
+        else {
+            throw FatalError("open dictionary: expecting \"type:name\" form instead of \"\(map)\"")
+        }
+        switch MapTypeSupport(type: type) {
+        case .berkeley(let method):
+            return try TableReader(
+                method: method, typeName: type, name: map.name, handling: handling,
+                cacheSize: try config.readBufferSize(), writable: writable, warn: warn)
+        default:
+            if type == "fail" {
+                throw FatalError("table fail:\(map.name): \(writable ? "delete" : "query") error: Application error")
+            }
+            throw FatalError("unsupported dictionary type: \(type)")
+        }
+    }
+
+    // MARK: Query
+
+    /// `-q key`: the first map (in order) that has the key wins; later maps are not opened.
+    func query(_ key: String, in maps: [MapArgument]) throws(FatalError) -> Int32 {
+        let keyBytes = Array(key.utf8)
+        for map in maps {
+            let table = try openTable(map)
+            defer { table.close() }
+            if let value = try table.lookup(keyBytes, warn: warn) {
+                output.standardOutput(decodeForOutput(value, table: table) + [0x0A])
+                return 0
+            }
+        }
+        return 1
+    }
+
+    /// `-q -`: every line of standard input is a key; maps are opened when first needed.
+    func queryStandardInput(_ maps: [MapArgument]) throws(FatalError) -> Int32 {
+        let data = input.readAllInput()
+        var tables: [TableReader?] = Array(repeating: nil, count: maps.count)
+        defer { for table in tables { table?.close() } }
+        var found = false
+        for line in standardInputLines(data) {
+            for (index, map) in maps.enumerated() {
+                let table: TableReader
+                if let open = tables[index] {
+                    table = open
+                } else {
+                    table = try openTable(map)
+                    tables[index] = table
+                }
+                if let value = try table.lookup(line, emptyValueLabel: table.tableLabel, warn: warn) {
+                    var out = line
+                    if personality == .postalias { out.append(UInt8(ascii: ":")) }
+                    out.append(0x09)
+                    out.append(contentsOf: decodeForOutput(value, table: table))
+                    out.append(0x0A)
+                    output.standardOutput(out)
+                    found = true
+                    break
+                }
+            }
+        }
+        return found ? 0 : 1
+    }
+
+    // MARK: List
+
+    /// `-s`: every record of the map, in the table's order.
+    func list(_ map: MapArgument) throws(FatalError) {
+        let table = try openTable(map)
+        defer { table.close() }
+        let separator: [UInt8] = personality == .postalias ? [UInt8(ascii: ":"), 0x09] : [0x09]
+        try table.forEachRecord(warn: warn) { key, value in
+            var shown = value
+            if options.base64Files {
+                guard let decoded = base64Decoded(value) else {
+                    warn(
+                        Diagnostic(
+                            .warning,
+                            Array("table \(table.typedLabel): key ".utf8) + key
+                                + Array(": malformed BASE64 value: ".utf8) + value.prefix(30)))
+                    return
+                }
+                shown = decoded
+            }
+            output.standardOutput(key + separator + shown + [0x0A])
+        }
+    }
+
+    // MARK: Delete
+
+    /// `-d key` / `-d -`: delete from every map; status 0 when anything was deleted.
+    func delete(_ key: String, from maps: [MapArgument]) throws(FatalError) -> Int32 {
+        let keys: [[UInt8]] = key == "-" ? standardInputLines(input.readAllInput()) : [Array(key.utf8)]
+        var deletedAny = false
+        for map in maps {
+            deletedAny = try deleteKeys(keys, from: map) || deletedAny
+        }
+        return deletedAny ? 0 : 1
+    }
+
+    private func deleteKeys(_ keys: [[UInt8]], from map: MapArgument) throws(FatalError) -> Bool {
+        // Open once to report a missing or foreign table exactly as a reader would.
+        try openTable(map, writable: true).close()
+        guard case .berkeley(let method) = MapTypeSupport(type: map.type(default: defaultType)) else { return false }
+        return try deleteFromTable(
+            method: method, typeName: map.type(default: defaultType), name: map.name, keys: keys,
+            handling: handling, cacheSize: try config.readBufferSize(), warn: warn)
+    }
+
+    // MARK: Helpers
+
+    private func decodeForOutput(_ value: [UInt8], table: TableReader) -> [UInt8] {
+        guard options.base64Files, personality == .postmap else { return value }
+        return base64Decoded(value) ?? value
+    }
+}
+
+/// Lines of standard input for `-q -` and `-d -`: split at `\n`, nothing else removed; a
+/// last line without `\n` counts.
+func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    if data.last == 0x0A || data.isEmpty { lines.removeLast() }
+    return lines
+}

@@ -1,0 +1,127 @@
+import Glibc
+
+/// Where a command writes: standard output (buffered by the caller) and messages.
+public protocol CommandOutput: AnyObject {
+    func standardOutput(_ bytes: [UInt8])
+    /// One message line, without the newline (program name already in it).
+    func standardError(_ line: String)
+}
+
+/// Reads standard input (the command line passes the real one; tests pass bytes).
+public protocol CommandInput: AnyObject {
+    func readAllInput() -> [UInt8]
+}
+
+/// Runs one postmap or postalias command line and returns its exit status.
+///
+/// This is the whole program behind `swiftpostmap`: option parsing, main.cf, then the
+/// build, query, list or delete operation, with Postfix's messages and exit codes.
+public struct PostmapCommand {
+    public let program: String
+    public let personality: Personality
+    let output: CommandOutput
+    let input: CommandInput
+    let environment: [String: String]
+    private let messages: MessagePrinter
+
+    /// - Parameters:
+    ///   - program: the basename of `argv[0]`, used in every message; `postalias` selects
+    ///     postalias behaviour.
+    public init(program: String, environment: [String: String], input: CommandInput, output: CommandOutput) {
+        self.program = program
+        self.personality = program == "postalias" ? .postalias : .postmap
+        self.environment = environment
+        self.input = input
+        self.output = output
+        self.messages = MessagePrinter(program: program, output: output)
+    }
+
+    public func run(_ arguments: [String]) -> Int32 {
+        var personality = self.personality
+        let options: CommandLineOptions
+        do {
+            if arguments.contains("--aliases") { personality = .postalias }
+            options = try parseCommandLine(arguments, personality: personality)
+        } catch {
+            for line in error.lines(program: program, personality: personality) { output.standardError(line) }
+            return 1
+        }
+        do {
+            return try execute(options, personality: options.aliasesMode ? .postalias : personality)
+        } catch let error as FatalError {
+            output.standardError("\(program): \(error.rendered(utf8: messages.utf8))")
+            return 1
+        } catch {
+            output.standardError("\(program): fatal: \(error)")
+            return 1
+        }
+    }
+
+    private func warn(_ diagnostic: Diagnostic) { messages.print(diagnostic) }
+
+    private func execute(_ options: CommandLineOptions, personality: Personality) throws -> Int32 {
+        let config = try MainConfig.load(
+            explicitDirectory: options.configDirectory, environment: environment, warn: { warn($0) })
+        let smtputf8 = try config.smtputf8Enabled()
+        messages.utf8 = smtputf8
+        let defaultType = try config.defaultDatabaseType()
+
+        if personality == .postmap {
+            if options.bodyQuery || options.headerQuery || options.mime {
+                if options.mode != .query("-") {
+                    throw FatalError("specify -b -h or -m only with \"-q -\"")
+                }
+            }
+            if options.mime && !options.bodyQuery && !options.headerQuery {
+                warn(Diagnostic(.warning, "ignoring -m option without -b or -h"))
+            }
+        }
+        var utf8 = smtputf8 && !options.disableUTF8
+        if (options.bodyQuery || options.headerQuery) && !options.keepUTF8Checks { utf8 = false }
+        let handling = KeyHandling(
+            folding: options.fold ? (utf8 ? .unicode : .ascii) : .none, nul: options.nul, utf8: utf8)
+
+        let context = OperationContext(
+            options: options, personality: personality, config: config, defaultType: defaultType,
+            handling: handling, warn: { warn($0) }, output: output, input: input)
+
+        switch options.mode {
+        case .build:
+            guard !options.operands.isEmpty else { throw usage(personality) }
+            for operand in options.operands { try context.build(MapArgument(operand)) }
+            return 0
+        case .query(let key):
+            guard !options.operands.isEmpty else { throw usage(personality) }
+            let maps = options.operands.map(MapArgument.init)
+            return try key == "-" ? context.queryStandardInput(maps) : context.query(key, in: maps)
+        case .list:
+            guard let first = options.operands.first else { return 1 }
+            try context.list(MapArgument(first))
+            return 0
+        case .delete(let key):
+            guard !options.operands.isEmpty else { throw usage(personality) }
+            return try context.delete(key, from: options.operands.map(MapArgument.init))
+        }
+    }
+
+    private func usage(_ personality: Personality) -> FatalError {
+        FatalError(personality.usage(program: program))
+    }
+}
+
+/// Prints diagnostics with the program name; non-printable bytes become `?` (UTF-8 kept
+/// when `smtputf8_enable` is on).
+final class MessagePrinter {
+    let program: String
+    let output: CommandOutput
+    var utf8 = true
+
+    init(program: String, output: CommandOutput) {
+        self.program = program
+        self.output = output
+    }
+
+    func print(_ diagnostic: Diagnostic) {
+        output.standardError("\(program): \(diagnostic.rendered(utf8: utf8))")
+    }
+}

@@ -1,0 +1,55 @@
+/// A command-line operand `[type:]name`, split at its first colon.
+public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
+    /// The type as typed (`hash`, `btree`, …), or `nil` when the operand has no colon.
+    public let explicitType: String?
+    /// The name: the source path, and with `.db` appended the table path.
+    public let name: String
+
+    public init(_ operand: String) {
+        if let colon = operand.firstIndex(of: ":") {
+            explicitType = String(operand[..<colon])
+            name = String(operand[operand.index(after: colon)...])
+        } else {
+            explicitType = nil
+            name = operand
+        }
+    }
+
+    public init(type: String?, name: String) {
+        self.explicitType = type
+        self.name = name
+    }
+
+    /// The type, with `defaultType` (main.cf `default_database_type`) for a bare name.
+    public func type(default defaultType: String) -> String { explicitType ?? defaultType }
+
+    /// The table file Postfix uses for hash and btree maps.
+    public var tablePath: String { name + ".db" }
+
+    public var description: String {
+        explicitType.map { "\($0):\(name)" } ?? name
+    }
+}
+
+/// What swiftpostmap knows about a map type it may be asked for.
+public enum MapTypeSupport: Equatable, Sendable {
+    /// A Berkeley DB type swiftpostmap reads and writes.
+    case berkeley(AccessMethod)
+    /// A type Postfix knows but cannot create in bulk (regexp, pcre, cidr, …).
+    case noBulkCreate
+    /// A type Postfix (on Debian) provides through a plug-in package swiftpostmap does not
+    /// implement (cdb, lmdb, …), or a type nobody knows.
+    case unsupported
+
+    public init(type: String) {
+        switch type {
+        case "hash": self = .berkeley(.hash)
+        case "btree": self = .berkeley(.btree)
+        case "regexp", "pcre", "cidr", "static", "inline", "pipemap", "union", "texthash",
+            "randmap", "environ", "internal", "unix", "nis", "tcp", "socketmap", "unionmap",
+            "fail":
+            self = .noBulkCreate
+        default: self = .unsupported
+        }
+    }
+}

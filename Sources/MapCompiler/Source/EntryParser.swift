@@ -1,0 +1,121 @@
+/// Turning a logical line of a postmap source into an entry (key and value).
+
+/// One key/value pair read from a source, before folding.
+public struct Entry: Sendable, Equatable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    /// The first physical line of the logical line it came from.
+    public var lineNumber: Int
+
+    public init(key: [UInt8], value: [UInt8], lineNumber: Int) {
+        self.key = key
+        self.value = value
+        self.lineNumber = lineNumber
+    }
+}
+
+/// What parsing a logical line gave.
+public enum ParseOutcome: Sendable, Equatable {
+    /// An entry to store, with a warning to print first when there is one.
+    case entry(Entry, warning: Diagnostic?)
+    /// The line is skipped; the warning says why.
+    case skipped(Diagnostic)
+    /// The line is skipped without a message.
+    case ignored
+}
+
+/// The checks every table format makes before it splits a logical line: the leading
+/// whitespace rule, truncation at the first NUL byte and (in UTF-8 mode) well-formedness.
+/// Returns the bytes to split, or the reason the line is skipped.
+func prepareLogicalLine(_ line: LogicalLine, source: String, checkUTF8: Bool)
+    -> Result<[UInt8], Diagnostic>
+{
+    if line.startsWithWhitespace {
+        return .failure(leadingWhitespaceWarning(source: source, line: line))
+    }
+    var text = line.text
+    if let nul = text.firstIndex(of: 0) {
+        // C-string semantics: the rest is never seen. The UTF-8 check covers the whole
+        // buffer only when the part before the NUL is not plain ASCII.
+        if checkUTF8, !isASCII(text[..<nul]), !isValidUTF8(text) {
+            return .failure(nonUTF8Warning(source: source, line: line, shown: Array(text[..<nul])))
+        }
+        text.removeSubrange(nul...)
+    } else if checkUTF8, !isASCII(text), !isValidUTF8(text) {
+        return .failure(nonUTF8Warning(source: source, line: line, shown: text))
+    }
+    return .success(text)
+}
+
+private func nonUTF8Warning(source: String, line: LogicalLine, shown: [UInt8]) -> Diagnostic {
+    var text = Array("\(source), line \(line.lineNumber): non-UTF-8 input \"".utf8)
+    text.append(contentsOf: shown)
+    text.append(contentsOf: Array("\" -- ignoring this line".utf8))
+    return Diagnostic(.warning, text)
+}
+
+/// Splits logical lines of a postmap(1) source: the key is the first whitespace-delimited
+/// token (a backslash protects the next byte and double quotes protect whitespace, both kept
+/// verbatim in the key), the value is the rest with surrounding whitespace removed.
+public struct PostmapEntryParser: Sendable {
+    /// The name used in messages (the source path as typed, or `stdin`).
+    public let source: String
+    /// Whether lines must be well-formed UTF-8 (UTF-8 mode).
+    public let checkUTF8: Bool
+
+    public init(source: String, checkUTF8: Bool) {
+        self.source = source
+        self.checkUTF8 = checkUTF8
+    }
+
+    public func parse(_ line: LogicalLine) -> ParseOutcome {
+        let text: [UInt8]
+        switch prepareLogicalLine(line, source: source, checkUTF8: checkUTF8) {
+        case .failure(let warning): return .skipped(warning)
+        case .success(let bytes): text = bytes
+        }
+        var end = text.count
+        while end > 0 && isCSpace(text[end - 1]) { end -= 1 }
+
+        // Find the end of the key.
+        var inQuotes = false
+        var i = 0
+        while i < end {
+            let byte = text[i]
+            if byte == UInt8(ascii: "\\") {
+                if i + 1 >= end {
+                    i = end
+                    break
+                }
+                i += 2
+                continue
+            }
+            if !inQuotes && isCSpace(byte) { break }
+            if byte == UInt8(ascii: "\"") { inQuotes.toggle() }
+            i += 1
+        }
+        let keyEnd = min(i, end)
+        if inQuotes {
+            var message = Array("\(source), line \(line.lineNumber): unbalanced '\"' in '".utf8)
+            message.append(contentsOf: text[..<end])
+            message.append(contentsOf: Array("' -- ignoring this line".utf8))
+            return .skipped(Diagnostic(.warning, message))
+        }
+        var valueStart = keyEnd
+        while valueStart < end && isCSpace(text[valueStart]) { valueStart += 1 }
+        if keyEnd == 0 || valueStart >= end {
+            return .skipped(
+                Diagnostic(.warning, "\(source), line \(line.lineNumber): expected format: key whitespace value"))
+        }
+        let key = Array(text[..<keyEnd])
+        let entry = Entry(key: key, value: Array(text[valueStart..<end]), lineNumber: line.lineNumber)
+        if key.last == UInt8(ascii: ":") {
+            return .entry(
+                entry,
+                warning: Diagnostic(
+                    .warning,
+                    "\(source), line \(line.lineNumber): record is in \"key: value\" format; is this an alias file?"))
+        }
+        return .entry(entry, warning: nil)
+    }
+}

@@ -1,0 +1,226 @@
+import Glibc
+
+/// Locking, signal deferral and atomic replacement of table files.
+///
+/// Postfix serialises writers and readers of a table with `flock()`: a writer holds an
+/// exclusive lock on `NAME.db`, a reader a shared one around each access. swiftpostmap takes
+/// the same locks, so it waits for (and is waited for by) a running postmap or Postfix
+/// daemon. Unlike postmap, it never rewrites a table in place: the new table is written to a
+/// temporary file in the same directory, flushed, synced and renamed over the old one, so a
+/// reader sees either the old table or the new one, never a partial one, and a failed build
+/// leaves the old table as it was. Postfix daemons notice the replacement (the old file's
+/// link count drops to zero) and reopen the table.
+
+/// An open descriptor with a `flock()` on it; the lock goes away with the descriptor.
+final class FileLock {
+    let descriptor: Int32
+
+    private init(descriptor: Int32) { self.descriptor = descriptor }
+
+    /// Opens `path` and locks it, waiting for other holders.
+    ///
+    /// - Returns: `nil` when the file does not exist.
+    /// - Throws: the `errno` of the failing `open` or `flock`, with the step that failed.
+    static func acquire(path: String, exclusive: Bool, writable: Bool) throws(FileLockError) -> FileLock? {
+        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT || errno == ELOOP { return nil }
+            throw FileLockError(step: .open, code: errno)
+        }
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            if errno == EINTR { continue }
+            let code = errno
+            close(fd)
+            throw FileLockError(step: .lock, code: code)
+        }
+        return FileLock(descriptor: fd)
+    }
+
+    /// Takes the shared lock again around one access (a lookup or a cursor step).
+    func withSharedLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        while flock(descriptor, LOCK_SH) != 0 && errno == EINTR {}
+        defer { _ = flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    func unlock() { _ = flock(descriptor, LOCK_UN) }
+
+    deinit { close(descriptor) }
+}
+
+struct FileLockError: Error {
+    enum Step { case open, lock }
+    let step: Step
+    let code: Int32
+}
+
+/// Holds the signals that would end the process (SIGINT, SIGTERM, SIGHUP, SIGQUIT, …)
+/// while a table is being replaced, so an interrupt arrives only after the temporary file
+/// is gone or renamed. Restores the previous mask when `body` returns.
+func withTerminationSignalsDeferred<T>(_ body: () throws(FatalError) -> T) throws(FatalError) -> T {
+    var all = sigset_t()
+    var previous = sigset_t()
+    sigfillset(&all)
+    sigprocmask(SIG_BLOCK, &all, &previous)
+    defer { sigprocmask(SIG_SETMASK, &previous, nil) }
+    return try body()
+}
+
+/// The permission bits postmap gives a new table: the owner can read and write, group and
+/// others may read when they may read the source; nothing else carries over.
+public func newTableMode(sourceMode: mode_t?) -> mode_t {
+    guard let mode = sourceMode else { return 0o644 }
+    return 0o644 & ~(0o022 | (~mode & 0o077))
+}
+
+/// File attributes a replacement table is given.
+struct TableFileAttributes {
+    var mode: mode_t
+    var owner: (uid: uid_t, gid: gid_t)?
+}
+
+/// Writes a table through a temporary file and renames it into place.
+///
+/// - Parameters:
+///   - tablePath: the final `NAME.db`.
+///   - copyExisting: start from a copy of the current table (incremental updates and
+///     deletes) instead of an empty file.
+///   - attributes: mode and owner for a table that does not exist yet; an existing table's
+///     mode and owner are kept.
+///   - body: writes the table at the temporary path it is given. When `copyExisting` is set
+///     and no table exists, the path does not exist yet either.
+/// - Returns: whatever `body` returns.
+func replaceTableAtomically<T>(
+    tablePath: String, copyExisting: Bool, attributes: TableFileAttributes,
+    warn: (Diagnostic) -> Void,
+    body: (_ temporaryPath: String, _ existed: Bool) throws(FatalError) -> (result: T, commit: Bool)
+) throws(FatalError) -> T {
+    // Serialise with other writers (and postmap) on the current table, as postmap does.
+    let lock: FileLock?
+    do {
+        lock = try FileLock.acquire(path: tablePath, exclusive: true, writable: true)
+    } catch {
+        throw FatalError(
+            error.step == .open
+                ? "open \(tablePath): \(systemErrorText(error.code))"
+                : "lock \(tablePath): \(systemErrorText(error.code))")
+    }
+    var existing = stat()
+    var exists = false
+    if let lock {
+        if fstat(lock.descriptor, &existing) == 0 {
+            exists = true
+            if existing.st_size == 0 {
+                warn(Diagnostic(.warning, "removing zero-length database file: \(tablePath)"))
+                if unlink(tablePath) != 0 {
+                    throw FatalError(
+                        "cannot remove zero-length database file \(tablePath): \(systemErrorText(errno))")
+                }
+                exists = false
+            }
+        }
+    }
+    let temporaryPath = temporaryName(for: tablePath)
+    return try withTerminationSignalsDeferred { () throws(FatalError) -> T in
+        var copied = false
+        if copyExisting && exists {
+            do throws(FatalError) {
+                try copyFile(from: tablePath, to: temporaryPath, mode: existing.st_mode & 0o7777)
+                copied = true
+            } catch {
+                unlink(temporaryPath)
+                throw error
+            }
+        }
+        let result: T
+        do throws(FatalError) {
+            let (value, commit) = try body(temporaryPath, copied)
+            result = value
+            guard commit else {
+                unlink(temporaryPath)
+                return result
+            }
+            var final = attributes
+            if exists {
+                final = TableFileAttributes(mode: existing.st_mode & 0o7777, owner: (existing.st_uid, existing.st_gid))
+            }
+            try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final)
+        } catch {
+            unlink(temporaryPath)
+            throw error
+        }
+        _ = lock
+        return result
+    }
+}
+
+/// Gives the temporary file its final mode and owner, syncs it, renames it over the table
+/// and syncs the directory.
+private func finish(temporaryPath: String, tablePath: String, attributes: TableFileAttributes) throws(FatalError) {
+    let fd = open(temporaryPath, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+    guard fd >= 0 else { throw FatalError("open \(temporaryPath): \(systemErrorText(errno))") }
+    defer { close(fd) }
+    if let owner = attributes.owner {
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_uid != owner.uid || info.st_gid != owner.gid {
+            if fchown(fd, owner.uid, owner.gid) != 0 && geteuid() == 0 {
+                throw FatalError("change owner of \(tablePath): \(systemErrorText(errno))")
+            }
+        }
+    }
+    if fchmod(fd, attributes.mode) != 0 {
+        throw FatalError("change mode of \(tablePath): \(systemErrorText(errno))")
+    }
+    if fsync(fd) != 0 { throw FatalError("error writing \(tablePath): \(systemErrorText(errno))") }
+    if rename(temporaryPath, tablePath) != 0 {
+        throw FatalError("rename \(temporaryPath) to \(tablePath): \(systemErrorText(errno))")
+    }
+    let directory = directoryName(of: tablePath)
+    let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dfd >= 0 {
+        _ = fsync(dfd)
+        close(dfd)
+    }
+}
+
+private func copyFile(from source: String, to destination: String, mode: mode_t) throws(FatalError) {
+    let input = open(source, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else { throw FatalError("open \(source): \(systemErrorText(errno))") }
+    defer { close(input) }
+    let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard output >= 0 else { throw FatalError("open \(destination): \(systemErrorText(errno))") }
+    defer { close(output) }
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FatalError("read \(source): \(systemErrorText(errno))")
+        }
+        if n == 0 { break }
+        var written = 0
+        while written < n {
+            let w = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + written }, n - written) }
+            if w < 0 {
+                if errno == EINTR { continue }
+                throw FatalError("error writing \(destination): \(systemErrorText(errno))")
+            }
+            written += w
+        }
+    }
+}
+
+/// `dir/.NAME.db.swiftpostmap-PID-RANDOM` next to the table.
+private func temporaryName(for tablePath: String) -> String {
+    let directory = directoryName(of: tablePath)
+    let base = tablePath.split(separator: "/").last.map(String.init) ?? tablePath
+    let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let name = ".\(base).swiftpostmap-\(getpid())-\(suffix)"
+    return directory == "." && !tablePath.hasPrefix("./") ? name : "\(directory)/\(name)"
+}
+
+func directoryName(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let directory = String(path[..<slash])
+    return directory.isEmpty ? "/" : directory
+}

@@ -1,0 +1,201 @@
+import Glibc
+
+/// Where a build reads its entries from.
+public enum SourceInput: Sendable, Equatable {
+    /// The source file of the map (postmap's normal build).
+    case file(String)
+    /// Standard input (`-i`); messages name it `stdin`.
+    case standardInput
+}
+
+/// The syntax of a source.
+public enum SourceFormat: Sendable, Equatable {
+    /// postmap(1): `key whitespace value`.
+    case postmap
+    /// postalias(1): aliases(5) `name: value, value`.
+    case postalias
+}
+
+/// Everything a build needs to know.
+public struct BuildRequest: Sendable {
+    public var method: AccessMethod
+    /// The map type as typed on the command line (`hash`), for messages.
+    public var typeName: String
+    /// The map name; the table is `name.db`.
+    public var name: String
+    public var input: SourceInput
+    public var format: SourceFormat = .postmap
+    public var handling = KeyHandling()
+    public var duplicates: DuplicatePolicy = .warn
+    /// `-i`: add to the existing table instead of starting empty.
+    public var incremental = false
+    /// `berkeley_db_create_buffer_size`.
+    public var cacheSize = 16_777_216
+    /// `false` with `-p`: a new table gets mode 0644 whatever the source's mode.
+    public var deriveModeFromSource = true
+    /// `true` with `-o`: a root caller keeps ownership instead of giving the table to the
+    /// source file's owner.
+    public var keepCallerOwnership = false
+    /// `-F`: values name files whose contents are stored base64-encoded.
+    public var base64Files = false
+    /// postalias: the value of `myhostname` for the `YP_MASTER_NAME` entry.
+    public var hostname = "localhost"
+    /// postalias: seconds since the epoch for `YP_LAST_MODIFIED` (now when `nil`).
+    public var buildTime: Int? = nil
+
+    public init(method: AccessMethod, typeName: String, name: String, input: SourceInput) {
+        self.method = method
+        self.typeName = typeName
+        self.name = name
+        self.input = input
+    }
+}
+
+/// Counts from a finished build.
+public struct BuildSummary: Sendable, Equatable {
+    public var stored = 0
+    public var duplicates = 0
+    public var skippedLines = 0
+}
+
+/// Compiles a source into its table, as `postmap [type:]name` (or `postalias`) does.
+///
+/// The source is opened first (`open SRC: …` when that fails), then the table is written to
+/// a temporary file next to `name.db` and renamed over it; warnings go to `warn` as they
+/// happen. A fatal error leaves any existing table untouched.
+public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) throws(FatalError) -> BuildSummary {
+    // 1. The source, opened before anything else.
+    let sourceName: String
+    let fd: Int32
+    switch request.input {
+    case .file(let path):
+        sourceName = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FatalError("open \(path): \(systemErrorText(errno))") }
+    case .standardInput:
+        sourceName = "stdin"
+        fd = dup(0)
+        guard fd >= 0 else { throw FatalError("open stdin: \(systemErrorText(errno))") }
+    }
+    defer { close(fd) }
+    var info = stat()
+    let haveInfo = fstat(fd, &info) == 0
+    let isRegular = haveInfo && (info.st_mode & S_IFMT) == S_IFREG
+
+    // 2. Mode and owner of a new table.
+    let mode = newTableMode(sourceMode: request.deriveModeFromSource && isRegular ? info.st_mode : nil)
+    var owner: (uid_t, gid_t)? = nil
+    if getuid() == 0, !request.keepCallerOwnership, haveInfo,
+        info.st_uid != geteuid() || info.st_gid != getegid()
+    {
+        owner = (info.st_uid, info.st_gid)
+    }
+
+    let bytes: [UInt8]
+    switch readAll(fd: fd) {
+    case .success(let content): bytes = content
+    case .failure(let error): throw FatalError("read \(sourceName): \(error.text)")
+    }
+
+    let tablePath = request.name + ".db"
+    return try replaceTableAtomically(
+        tablePath: tablePath, copyExisting: request.incremental,
+        attributes: TableFileAttributes(mode: mode, owner: owner), warn: warn
+    ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
+        let handle: DatabaseHandle
+        do throws(BerkeleyDBError) {
+            handle = try DatabaseHandle(
+                path: temporaryPath, method: request.method, intent: request.incremental ? .update : .createExclusive,
+                cacheSize: request.cacheSize, mode: mode)
+        } catch {
+            throw openDatabaseError(error, tablePath: tablePath)
+        }
+        var writer = TableWriter(
+            handle: handle, handling: request.handling, duplicates: request.duplicates, displayPath: tablePath)
+        var summary = BuildSummary()
+        try compileEntries(
+            from: bytes, sourceName: sourceName, request: request, into: &writer, summary: &summary, warn: warn)
+        try writer.close()
+        return (summary, true)
+    }
+}
+
+/// Deletes `keys` from `name.db` (postmap `-d`), through a copy that replaces the table
+/// only when something was deleted.
+///
+/// - Returns: `true` when at least one key was deleted.
+public func deleteFromTable(
+    method: AccessMethod, typeName: String, name: String, keys: [[UInt8]], handling: KeyHandling, cacheSize: Int,
+    warn: (Diagnostic) -> Void
+) throws(FatalError) -> Bool {
+    let tablePath = name + ".db"
+    return try replaceTableAtomically(
+        tablePath: tablePath, copyExisting: true, attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
+    ) { temporaryPath, existed throws(FatalError) -> (result: Bool, commit: Bool) in
+        guard existed else { throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))") }
+        let handle: DatabaseHandle
+        do throws(BerkeleyDBError) {
+            handle = try DatabaseHandle(path: temporaryPath, method: method, intent: .update, cacheSize: cacheSize)
+        } catch {
+            throw openDatabaseError(error, tablePath: tablePath)
+        }
+        var writer = TableWriter(
+            handle: handle, handling: handling, duplicates: .warn, displayPath: "\(typeName):\(tablePath)")
+        var deleted = false
+        for key in keys where !key.isEmpty {
+            if try writer.delete(key: handling.folding.fold(key)) { deleted = true }
+        }
+        try writer.close()
+        return (deleted, deleted)
+    }
+}
+
+/// `open database NAME.db: REASON`, or the environment variant for a bad `DB_CONFIG`.
+func openDatabaseError(_ error: BerkeleyDBError, tablePath: String) -> FatalError {
+    switch error.operation {
+    case .openEnvironment, .createEnvironment:
+        return FatalError("open DB environment: \(error.reason)")
+    default:
+        return FatalError("open database \(tablePath): \(error.reason)")
+    }
+}
+
+private func compileEntries(
+    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout TableWriter,
+    summary: inout BuildSummary, warn: (Diagnostic) -> Void
+) throws(FatalError) {
+    switch request.format {
+    case .postmap:
+        let parser = PostmapEntryParser(source: sourceName, checkUTF8: request.handling.utf8)
+        let files = request.base64Files ? Base64FileValues(source: sourceName) : nil
+        for line in LogicalLineReader(bytes: bytes) {
+            switch parser.parse(line) {
+            case .ignored:
+                continue
+            case .skipped(let warning):
+                summary.skippedLines += 1
+                warn(warning)
+            case .entry(let entry, let warning):
+                if let warning { warn(warning) }
+                var value = entry.value
+                if let files {
+                    switch files.encodedValue(entry.value, lineNumber: entry.lineNumber) {
+                    case .success(let encoded): value = encoded
+                    case .failure(let warning):
+                        summary.skippedLines += 1
+                        warn(warning)
+                        continue
+                    }
+                }
+                if try writer.insert(key: entry.key, value: value, warn: warn) {
+                    summary.stored += 1
+                } else {
+                    summary.duplicates += 1
+                }
+            }
+        }
+    case .postalias:
+        try compileAliases(
+            from: bytes, sourceName: sourceName, request: request, into: &writer, summary: &summary, warn: warn)
+    }
+}

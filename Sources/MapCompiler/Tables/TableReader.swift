@@ -1,0 +1,159 @@
+import Glibc
+
+/// A table opened for lookups and listing, the way Postfix readers open it: a shared
+/// `flock()` while libdb opens the file and again around each access, keys folded as the
+/// table was written, and the sticky trailing-NUL rule.
+public final class TableReader {
+    /// `TYPE:NAME` as typed (`hash:virtual`).
+    public let typedLabel: String
+    /// `TYPE:NAME.db`, the name Postfix's lookup layer uses in its messages.
+    public let tableLabel: String
+    public let handling: KeyHandling
+    private var handle: DatabaseHandle
+    private var isOpen = true
+    private let lock: FileLock
+    private var nulState: NULLookupState
+
+    /// Opens `name.db`.
+    ///
+    /// - Parameters:
+    ///   - method: hash or btree.
+    ///   - typeName: the type as typed, for messages.
+    ///   - name: the map name (the table is `name.db`; the source `name` is checked for the
+    ///     stale-table warning).
+    ///   - cacheSize: `berkeley_db_read_buffer_size`.
+    ///   - writable: open for deletes.
+    /// - Throws: `open database NAME.db: REASON`.
+    public init(
+        method: AccessMethod, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
+        writable: Bool = false, warn: (Diagnostic) -> Void
+    ) throws(FatalError) {
+        let tablePath = name + ".db"
+        typedLabel = "\(typeName):\(name)"
+        tableLabel = "\(typeName):\(tablePath)"
+        self.handling = handling
+        nulState = NULLookupState(policy: handling.nul)
+        let acquired: FileLock?
+        do {
+            acquired = try FileLock.acquire(path: tablePath, exclusive: false, writable: writable)
+        } catch {
+            throw FatalError("open database \(tablePath): \(systemErrorText(error.code))")
+        }
+        guard let lock = acquired else {
+            throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))")
+        }
+        self.lock = lock
+        do throws(BerkeleyDBError) {
+            handle = try DatabaseHandle(
+                path: tablePath, method: method, intent: writable ? .update : .read, cacheSize: cacheSize)
+        } catch {
+            throw openDatabaseError(error, tablePath: tablePath)
+        }
+        lock.unlock()
+        if let warning = staleTableWarning(sourcePath: name, tablePath: tablePath, tableDescriptor: lock.descriptor) {
+            warn(warning)
+        }
+    }
+
+    /// Looks `key` up as Postfix does: fold it, try the NUL forms the policy allows, and
+    /// return the value up to its first NUL byte.
+    ///
+    /// - Parameter emptyValueLabel: the table name used if the value is empty (postmap uses
+    ///   ``typedLabel`` for `-q key` and ``tableLabel`` for `-q -`).
+    /// - Returns: `nil` when the key is not in the table (or, in UTF-8 mode, is not valid
+    ///   UTF-8, which gets a warning).
+    /// - Throws: `table TYPE:NAME.db: query error` for a stored value that is not UTF-8 in
+    ///   UTF-8 mode, or a libdb failure.
+    public func lookup(_ key: [UInt8], emptyValueLabel: String? = nil, warn: (Diagnostic) -> Void) throws(FatalError)
+        -> [UInt8]?
+    {
+        guard isOpen else { return nil }
+        if handling.utf8, !isASCII(key), !isValidUTF8(key) {
+            warn(
+                Diagnostic(
+                    .warning,
+                    Array("\(tableLabel): non-UTF-8 key \"".utf8) + key
+                        + Array("\": malformed UTF-8 or invalid codepoint".utf8)))
+            return nil
+        }
+        let folded = handling.folding.fold(key)
+        var found: [UInt8]? = nil
+        do throws(BerkeleyDBError) {
+            for withNUL in nulState.candidates {
+                let probe = withNUL ? folded + [0] : folded
+                if let value = try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in
+                    try handle.get(key: probe)
+                }) {
+                    nulState.settle(withNUL: withNUL)
+                    found = value
+                    break
+                }
+            }
+        } catch {
+            throw FatalError("table \(tableLabel): query error: \(error.reason)")
+        }
+        guard var value = found else { return nil }
+        if let nul = value.firstIndex(of: 0) { value.removeSubrange(nul...) }
+        if handling.utf8, !isASCII(value), !isValidUTF8(value) {
+            warn(
+                Diagnostic(
+                    .warning,
+                    Array("\(tableLabel): key \"".utf8) + folded + Array("\": non-UTF-8 value \"".utf8) + value
+                        + Array("\": malformed UTF-8 or invalid codepoint".utf8)))
+            throw FatalError("table \(tableLabel): query error")
+        }
+        if value.isEmpty {
+            let label = emptyValueLabel ?? typedLabel
+            warn(
+                Diagnostic(
+                    .warning,
+                    Array("table \(label): key ".utf8) + folded + Array(": empty string result is not allowed".utf8)))
+            warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
+        }
+        return value
+    }
+
+    /// Calls `body` with every record (key and value cut at their first NUL) in the table's
+    /// order. An empty key gets Postfix's warning and is still passed on.
+    public func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
+        guard isOpen else { return }
+        var records: [([UInt8], [UInt8])] = []
+        do throws(BerkeleyDBError) {
+            try lock.withSharedLock { () throws(BerkeleyDBError) in
+                try handle.forEachRecord { key, value in
+                    records.append((key, value))
+                    return true
+                }
+            }
+        } catch {
+            throw FatalError("table \(tableLabel): sequence error: \(error.reason)")
+        }
+        for (rawKey, rawValue) in records {
+            let key = rawKey.prefix(while: { $0 != 0 })
+            let value = rawValue.prefix(while: { $0 != 0 })
+            if key.isEmpty {
+                warn(Diagnostic(.warning, "table \(typedLabel): empty lookup key value is not allowed"))
+            }
+            body(Array(key), Array(value))
+        }
+    }
+
+    /// Closes the table (read path: nothing to flush, so errors are not reported).
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        handle.closeAfterReading()
+    }
+}
+
+/// `database NAME.db is older than source file NAME`: the source exists, was changed after
+/// the table, and more than 100 seconds ago (so a build that is under way does not trigger).
+func staleTableWarning(sourcePath: String, tablePath: String, tableDescriptor: Int32) -> Diagnostic? {
+    var source = stat()
+    var table = stat()
+    guard stat(sourcePath, &source) == 0, fstat(tableDescriptor, &table) == 0 else { return nil }
+    guard source.st_mtim.tv_sec > table.st_mtim.tv_sec, source.st_mtim.tv_sec < time(nil) - 100 else {
+        return nil
+    }
+    return Diagnostic(.warning, "database \(tablePath) is older than source file \(sourcePath)")
+}
