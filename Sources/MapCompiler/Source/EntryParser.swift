@@ -97,7 +97,7 @@ public struct PostmapEntryParser: Sendable {
         let keyEnd = min(i, end)
         if inQuotes {
             var message = Array("\(source), line \(line.lineNumber): unbalanced '\"' in '".utf8)
-            message.append(contentsOf: text[..<end])
+            message.append(contentsOf: text)  // the line as read, trailing whitespace included
             message.append(contentsOf: Array("' -- ignoring this line".utf8))
             return .skipped(Diagnostic(.warning, message))
         }

@@ -1,0 +1,58 @@
+SHELL := /bin/bash
+# swiftpostmap: build, test, demo, lint and benchmark.
+#
+#   make demo    install what is missing, build, compile and query the example tables
+#   make test    install what is missing (the real Postfix is the test oracle), build, test
+#   make lint    fail on unformatted Swift code
+#   make bench   real postmap against swiftpostmap on generated tables
+#
+# Debian packages are installed with apt-get when missing (run as root).
+
+SWIFT        ?= swift
+CONFIG       ?= release
+PACKAGES     := libdb-dev db-util postfix
+BENCH_PACKAGES := time
+BIN_DEBUG    := .build/debug/swiftpostmap
+BIN_RELEASE  := .build/release/swiftpostmap
+FORMAT_PATHS := Package.swift Sources Tests
+
+.PHONY: all deps bench-deps build build-debug test demo lint format bench clean casefold-table
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(PACKAGES)
+
+bench-deps: deps
+	@scripts/install-deps.sh $(BENCH_PACKAGES)
+
+build: deps
+	$(SWIFT) build -c release
+
+build-debug: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build
+	SWIFTPOSTMAP_BIN=$(CURDIR)/$(BIN_DEBUG) $(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; \
+	  exit $${PIPESTATUS[0]}
+
+demo: build
+	@scripts/demo.sh $(CURDIR)/$(BIN_RELEASE)
+
+lint:
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
+format:
+	$(SWIFT) format --in-place --recursive $(FORMAT_PATHS)
+
+bench: bench-deps
+	$(SWIFT) build -c release
+	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE)
+
+casefold-table:
+	scripts/install-deps.sh unicode-data
+	python3 scripts/gen-casefold.py
+
+clean:
+	rm -rf .build

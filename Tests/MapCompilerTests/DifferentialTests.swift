@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+/// Differential tests with the real postmap as the oracle: seeded random sources are
+/// compiled by both programs with the same options; then real `postmap -s` and `postmap -q -`
+/// must answer identically on both tables, and swiftpostmap's `-q -` on postmap's table must
+/// equal postmap's own. Build messages and exit codes must match too (program name aside).
+@Suite("Differential against the real postmap", .serialized, .enabled(if: oracleAvailable, "Postfix is not installed"))
+struct DifferentialTests {
+    /// Sources per run, and the seed; override with SWIFTPOSTMAP_DIFF_COUNT / _SEED.
+    static let count = Int(ProcessInfo.processInfo.environment["SWIFTPOSTMAP_DIFF_COUNT"] ?? "") ?? 300
+    static let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTPOSTMAP_DIFF_SEED"] ?? "") ?? 20_261_125
+
+    @Test("random sources compile to tables postmap reads identically")
+    func randomSources() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        var generator = SeededGenerator(seed: Self.seed)
+        var compared = 0
+        try withTemporaryDirectory { root in
+            let utf8Config = try makeConfigDirectory(in: root.appendingPathComponent("utf8"))
+            let asciiConfig = root.appendingPathComponent("ascii")
+            try FileManager.default.createDirectory(at: asciiConfig, withIntermediateDirectories: true)
+            try write("compatibility_level = 0\n", to: "main.cf", in: asciiConfig)
+            for index in 0..<Self.count {
+                let source = SourceGenerator.makeSource(using: &generator)
+                let options = SourceGenerator.makeOptions(using: &generator)
+                let type = Bool.random(using: &generator) ? "hash" : "btree"
+                let config = generator.next() % 4 == 0 ? asciiConfig : utf8Config
+                let keys = SourceGenerator.queryKeys(for: source, using: &generator)
+                try compare(
+                    index: index, source: source, options: options, type: type, config: config, keys: keys, root: root)
+                compared += 1
+            }
+        }
+        #expect(compared == Self.count)
+    }
+
+    private func compare(
+        index: Int, source: Data, options: [String], type: String, config: URL, keys: Data, root: URL
+    ) throws {
+        let context = "source #\(index) (seed \(Self.seed)), options \(options), \(type)"
+        let theirs = root.appendingPathComponent("postmap-\(index)")
+        let ours = root.appendingPathComponent("swiftpostmap-\(index)")
+        for directory in [theirs, ours] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try write(source, to: "map", in: directory)
+        }
+        defer {
+            try? FileManager.default.removeItem(at: theirs)
+            try? FileManager.default.removeItem(at: ours)
+        }
+        let buildArguments = ["-c", config.path] + options + ["\(type):map"]
+        let realBuild = try run(realPostmap, buildArguments, in: theirs)
+        let ourBuild = try swiftpostmap(buildArguments, in: ours, argv0: "postmap")
+        #expect(ourBuild.status == realBuild.status, "build status, \(context)")
+        #expect(ourBuild.err == realBuild.err, "build messages, \(context)")
+
+        let readOptions = options.filter { ["-f", "-u", "-n", "-N"].contains($0) }
+        let list = ["-c", config.path] + readOptions + ["-s", "\(type):map"]
+        let realListOfTheirs = try run(realPostmap, list, in: theirs)
+        let realListOfOurs = try run(realPostmap, list, in: ours)
+        #expect(sortedLines(realListOfOurs.stdout) == sortedLines(realListOfTheirs.stdout), "-s, \(context)")
+        #expect(realListOfOurs.status == realListOfTheirs.status, "-s status, \(context)")
+
+        let query = ["-c", config.path] + readOptions + ["-q", "-", "\(type):map"]
+        let realQueryOfTheirs = try run(realPostmap, query, in: theirs, input: keys)
+        let realQueryOfOurs = try run(realPostmap, query, in: ours, input: keys)
+        #expect(realQueryOfOurs == realQueryOfTheirs, "real -q - on both tables, \(context)")
+        let ourQueryOfTheirs = try swiftpostmap(query, in: theirs, input: keys, argv0: "postmap")
+        #expect(ourQueryOfTheirs == realQueryOfTheirs, "our -q - on postmap's table, \(context)")
+    }
+}
+
+/// Random postmap sources with the features that matter: case, UTF-8 (including keys whose
+/// folding changes length), tabs, continuation lines, comments, blank lines, duplicates,
+/// long keys and values, CRLF, quoted keys, key-only lines and the odd invalid byte.
+enum SourceGenerator {
+    static let localParts = ["info", "Sales", "POSTMASTER", "joe.user", "a+b", "Jürgen", "STRASSE", "straße", "Ärger",
+        "İstanbul", "ΣΑΣ", "σας", "ǅemal", "ﬀoo", "user_1", "x", "\"quoted local\"", "a\\ b", "k:"]
+    static let domains = ["example.com", "Example.COM", "example.net", "EXAMPLE.org", "bücher.example", "ΠΑΡΆΔΕΙΓΜΑ.δοκιμή"]
+    static let values = ["joe", "jane, sales-archive@example.org", "example.com/info", "example.com/sales/", "Bob <bob@x>",
+        "  padded value  ", "with # hash", "Ünïcödé value", "\"quoted\"", "smtp:[mail.example.org]:25", "a\tb"]
+
+    static func pick<T>(_ items: [T], _ generator: inout SeededGenerator) -> T {
+        items[Int(generator.next() % UInt64(items.count))]
+    }
+
+    static func key(_ generator: inout SeededGenerator) -> String {
+        switch generator.next() % 6 {
+        case 0: return "@" + pick(domains, &generator)
+        case 1: return pick(domains, &generator)
+        case 2: return pick(localParts, &generator)
+        default: return pick(localParts, &generator) + "@" + pick(domains, &generator)
+        }
+    }
+
+    static func makeSource(using generator: inout SeededGenerator) -> Data {
+        var out = Data()
+        let crlf = generator.next() % 8 == 0
+        let eol = crlf ? "\r\n" : "\n"
+        if generator.next() % 20 == 0 { out += Data("  leading whitespace line\(eol)".utf8) }
+        let lines = 1 + Int(generator.next() % 25)
+        for _ in 0..<lines {
+            let separator = pick([" ", "\t", "  ", " \t "], &generator)
+            switch generator.next() % 20 {
+            case 0: out += Data("# a comment\(eol)".utf8)
+            case 1: out += Data(eol.utf8)
+            case 2: out += Data((key(&generator) + eol).utf8)  // key only
+            case 3:
+                out += Data((key(&generator) + separator + pick(values, &generator) + eol).utf8)
+                out += Data(("\t" + pick(values, &generator) + eol).utf8)  // continuation
+            case 4:
+                out += Data((key(&generator) + separator).utf8) + Data([0xC3, 0x28]) + Data(eol.utf8)
+            case 5:
+                out += Data((key(&generator) + " " + String(repeating: "v", count: 2000 + Int(generator.next() % 3000)) + eol).utf8)
+            case 6:
+                out += Data((String(repeating: "k", count: 300) + "@example.com x" + eol).utf8)
+            case 7:
+                out += Data(("\"unbalanced key" + separator + "v" + eol).utf8)
+            default:
+                out += Data((key(&generator) + separator + pick(values, &generator) + eol).utf8)
+            }
+        }
+        if generator.next() % 10 == 0, out.last == 0x0A { out.removeLast() }
+        return out
+    }
+
+    static func makeOptions(using generator: inout SeededGenerator) -> [String] {
+        let choices: [[String]] = [[], [], [], ["-f"], ["-u"], ["-n"], ["-N"], ["-r"], ["-w"], ["-f", "-r"], ["-n", "-w"]]
+        return pick(choices, &generator)
+    }
+
+    /// Keys present in the source (as written and with their case changed) plus misses.
+    static func queryKeys(for source: Data, using generator: inout SeededGenerator) -> Data {
+        var keys: [String] = []
+        for line in String(decoding: source, as: UTF8.self).split(separator: "\n") {
+            guard let first = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first else { continue }
+            let key = String(first)
+            keys.append(key)
+            keys.append(key.uppercased())
+        }
+        for _ in 0..<5 { keys.append(key(&generator)) }
+        keys.append("missing@nowhere.example")
+        return Data((keys.joined(separator: "\n") + "\n").utf8)
+    }
+}
