@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// The built binary, run as a user runs it: stdout, stderr and exit status.
+@Suite("swiftpostmap end to end")
+struct EndToEndTests {
+    @Test func buildQueryListAndExitCodes() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let env = ["MAIL_CONFIG": config.path]
+            try write("Info@Example.COM  joe\n@example.net  jim\n", to: "virtual", in: dir)
+            let build = try swiftpostmap(["virtual"], in: dir, environment: env)
+            #expect(build == ProcessResult(status: 0, stdout: Data(), stderr: Data()))
+
+            let found = try swiftpostmap(["-q", "INFO@example.com", "virtual"], in: dir, environment: env)
+            #expect(found.status == 0)
+            #expect(found.out == "joe\n")
+            let missing = try swiftpostmap(["-q", "nobody@example.com", "virtual"], in: dir, environment: env)
+            #expect(missing == ProcessResult(status: 1, stdout: Data(), stderr: Data()))
+
+            let stdin = try swiftpostmap(
+                ["-q", "-", "hash:virtual"], in: dir, input: Data("Info@Example.COM\nzz\n@EXAMPLE.net\n".utf8),
+                environment: env)
+            #expect(stdin.status == 0)
+            #expect(stdin.out == "Info@Example.COM\tjoe\n@EXAMPLE.net\tjim\n")
+
+            let list = try swiftpostmap(["-s", "virtual"], in: dir, environment: env)
+            #expect(list.status == 0)
+            #expect(Set(list.out.split(separator: "\n")) == ["info@example.com\tjoe", "@example.net\tjim"])
+        }
+    }
+
+    @Test func messagesCarryTheProgramName() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let env = ["MAIL_CONFIG": config.path]
+            let missing = try swiftpostmap(["nonexist"], in: dir, environment: env)
+            #expect(missing.status == 1)
+            #expect(missing.err == "swiftpostmap: fatal: open nonexist: No such file or directory\n")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("nonexist.db").path))
+
+            try write("a 1\na 2\n", to: "dups", in: dir)
+            let dups = try swiftpostmap(["dups"], in: dir, environment: env, argv0: "postmap")
+            #expect(dups.status == 0)
+            #expect(dups.err == "postmap: warning: dups.db: duplicate entry: \"a\"\n")
+
+            let usage = try swiftpostmap([], in: dir, environment: env)
+            #expect(usage.status == 1)
+            #expect(
+                usage.err
+                    == "swiftpostmap: fatal: usage: swiftpostmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...\n"
+            )
+            let listNothing = try swiftpostmap(["-s"], in: dir, environment: env)
+            #expect(listNothing == ProcessResult(status: 1, stdout: Data(), stderr: Data()))
+        }
+    }
+
+    @Test func noMainCfMeansPostfixDefaultsAndANamedDirectoryMustHaveOne() throws {
+        try withTemporaryDirectory { dir in
+            try write("Straße 1\n", to: "m", in: dir)
+            let empty = dir.appendingPathComponent("empty")
+            try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            try write("", to: "main.cf", in: empty)
+            // An empty main.cf: compatibility_level 0, so smtputf8_enable = no, ASCII folding.
+            #expect(try swiftpostmap(["-c", empty.path, "m"], in: dir).status == 0)
+            let listed = try swiftpostmap(["-c", empty.path, "-s", "m"], in: dir)
+            #expect(listed.out == "straße\t1\n")
+            let absent = try swiftpostmap(["-c", dir.appendingPathComponent("nowhere").path, "m"], in: dir)
+            #expect(absent.status == 1)
+            #expect(absent.err.hasSuffix("nowhere/main.cf: No such file or directory\n"))
+        }
+    }
+
+    @Test func aFailedRebuildLeavesTheOldTable() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let env = ["MAIL_CONFIG": config.path]
+            try write("a 1\n", to: "m", in: dir)
+            #expect(try swiftpostmap(["m"], in: dir, environment: env).status == 0)
+            // A DB_CONFIG that libdb rejects makes the next build fail before it writes.
+            try write("bogus_directive x\n", to: "DB_CONFIG", in: dir)
+            try write("a 2\n", to: "m", in: dir)
+            let failed = try swiftpostmap(["m"], in: dir, environment: env)
+            #expect(failed.status == 1)
+            #expect(failed.err.contains("fatal: open DB environment: Invalid argument"))
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("DB_CONFIG"))
+            #expect(try swiftpostmap(["-q", "a", "m"], in: dir, environment: env).out == "1\n")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+                $0.contains("swiftpostmap-")
+            }
+            #expect(leftovers.isEmpty)
+        }
+    }
+
+    @Test func readersNeverSeeAHalfWrittenTable() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let env = ["MAIL_CONFIG": config.path]
+            var source = ""
+            for index in 0..<3000 { source += "key\(index)@example.com value-\(index)\n" }
+            try write(source, to: "big", in: dir)
+            #expect(try swiftpostmap(["big"], in: dir, environment: env).status == 0)
+            // A reader process queries in a loop while the table is rebuilt again and again.
+            let script = """
+                end=$((SECONDS+60)); n=0
+                while [ -e go ] && [ $SECONDS -lt $end ]; do
+                  v=$("$BIN" -q key2999@example.com big 2>&1) || { echo "status $? $v"; exit 1; }
+                  [ "$v" = value-2999 ] || { echo "wrong: $v"; exit 1; }
+                  n=$((n+1))
+                done
+                echo "ok $n"
+                """
+            try write("", to: "go", in: dir)
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: "/bin/sh")
+            reader.arguments = ["-c", script]
+            reader.currentDirectoryURL = dir
+            reader.environment = ["BIN": swiftpostmapPath, "MAIL_CONFIG": config.path, "PATH": "/usr/bin:/bin"]
+            let output = Pipe()
+            reader.standardOutput = output
+            try reader.run()
+            for _ in 0..<40 {
+                #expect(try swiftpostmap(["big"], in: dir, environment: env).status == 0)
+            }
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("go"))
+            reader.waitUntilExit()
+            let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(reader.terminationStatus == 0, "reader said: \(report)")
+            #expect(report.hasPrefix("ok "))
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// Command lines run by the real postmap and by swiftpostmap (as `postmap`) in two copies of
+/// the same directory: stdout, stderr and exit status must be identical, and so must the
+/// mode of any table created.
+@Suite("Same command line, same answer as postmap", .serialized, .enabled(if: oracleAvailable, "Postfix is not installed"))
+struct OracleCommandTests {
+    static let commandLines: [[String]] = [
+        [], ["-x"], ["-q"], ["-s"], ["-s", "-q", "a", "src"], ["-q", "a", "-s", "src"], ["-d", "a", "-q", "b", "src"],
+        ["nonexist"], ["src", "nonexist", "other"], ["foo:src"], ["regexp:src"], ["cidr:src"], ["proxy:src"],
+        ["fail:src"], [":src"], ["hash:"], ["lmdb2:src"], ["-q", "a", "foo:src"], ["-q", "a", ":src"],
+        ["-q", "a", "hash:"], ["-s", "foo:src"], ["-q", "a", "nonexist"], ["-s", "nonexist"], ["-b", "src"],
+        ["-b", "-q", "a", "src"], ["-fq", "A", "src"], ["-q", "A", "src"], ["-q", "zz", "src"],
+        ["-q", "a", "src", "nonexist"], ["-q", "zz", "src", "nonexist"], ["-s", "src", "nonexist"], ["-N", "-q", "a", "src"],
+        ["-n", "-q", "a", "src"], ["src", "-q", "a"], ["--", "src"], ["-r", "-w", "src"], ["-p", "src"],
+        ["btree:src"], ["-u", "src"], ["-f", "src"], ["-m", "src"], ["-v", "src"],
+    ]
+
+    @Test("command line", arguments: commandLines)
+    func sameAnswer(_ arguments: [String]) throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { root in
+            let config = try makeConfigDirectory(in: root.appendingPathComponent("etc"))
+            let env = ["MAIL_CONFIG": config.path]
+            var results: [ProcessResult] = []
+            var modes: [String] = []
+            for side in ["theirs", "ours"] {
+                let dir = root.appendingPathComponent(side)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                let src = try write("A 1\nb 2\nÄ 3\n", to: "src", in: dir)
+                try write("x 9\n", to: "other", in: dir)
+                try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: src.path)
+                // Tables built by the real postmap, so both sides query the same thing.
+                try run(realPostmap, ["-c", config.path, "src"], in: dir)
+                results.append(
+                    side == "theirs"
+                        ? try run(realPostmap, arguments, in: dir, environment: env)
+                        : try swiftpostmap(arguments, in: dir, environment: env, argv0: "postmap"))
+                let listing = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+                modes.append(
+                    listing.filter { $0.hasSuffix(".db") }.sorted().map { name in
+                        let attributes = try? FileManager.default.attributesOfItem(
+                            atPath: dir.appendingPathComponent(name).path)
+                        return "\(name) \(String((attributes?[.posixPermissions] as? Int) ?? -1, radix: 8))"
+                    }.joined(separator: ","))
+            }
+            if arguments.contains("-v") {
+                // -v adds implementation-specific lines; nothing else may change.
+                #expect(results[1].status == results[0].status, "postmap \(arguments)")
+                #expect(results[1].stdout == results[0].stdout, "postmap \(arguments)")
+            } else {
+                #expect(results[1] == results[0], "postmap \(arguments)")
+            }
+            #expect(modes[1] == modes[0], "tables and modes after postmap \(arguments)")
+        }
+    }
+}
