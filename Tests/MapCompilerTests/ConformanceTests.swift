@@ -69,7 +69,8 @@ struct ConformanceTests {
             {
                 let dump = try run("/usr/bin/db_dump", ["-p", table.path])
                 #expect(
-                    DumpSummary(maskingBuildTime(dump.stdout)) == DumpSummary(maskingBuildTime(try expected("db_dump"))),
+                    DumpSummary(maskingBuildTime(dump.stdout))
+                        == DumpSummary(maskingBuildTime(try expected("db_dump"))),
                     "db_dump -p of \(name)")
             }
         }

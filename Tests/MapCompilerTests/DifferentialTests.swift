@@ -76,11 +76,17 @@ struct DifferentialTests {
 /// folding changes length), tabs, continuation lines, comments, blank lines, duplicates,
 /// long keys and values, CRLF, quoted keys, key-only lines and the odd invalid byte.
 enum SourceGenerator {
-    static let localParts = ["info", "Sales", "POSTMASTER", "joe.user", "a+b", "Jürgen", "STRASSE", "straße", "Ärger",
-        "İstanbul", "ΣΑΣ", "σας", "ǅemal", "ﬀoo", "user_1", "x", "\"quoted local\"", "a\\ b", "k:"]
-    static let domains = ["example.com", "Example.COM", "example.net", "EXAMPLE.org", "bücher.example", "ΠΑΡΆΔΕΙΓΜΑ.δοκιμή"]
-    static let values = ["joe", "jane, sales-archive@example.org", "example.com/info", "example.com/sales/", "Bob <bob@x>",
-        "  padded value  ", "with # hash", "Ünïcödé value", "\"quoted\"", "smtp:[mail.example.org]:25", "a\tb"]
+    static let localParts = [
+        "info", "Sales", "POSTMASTER", "joe.user", "a+b", "Jürgen", "STRASSE", "straße", "Ärger",
+        "İstanbul", "ΣΑΣ", "σας", "ǅemal", "ﬀoo", "user_1", "x", "\"quoted local\"", "a\\ b", "k:",
+    ]
+    static let domains = [
+        "example.com", "Example.COM", "example.net", "EXAMPLE.org", "bücher.example", "ΠΑΡΆΔΕΙΓΜΑ.δοκιμή",
+    ]
+    static let values = [
+        "joe", "jane, sales-archive@example.org", "example.com/info", "example.com/sales/", "Bob <bob@x>",
+        "  padded value  ", "with # hash", "Ünïcödé value", "\"quoted\"", "smtp:[mail.example.org]:25", "a\tb",
+    ]
 
     static func pick<T>(_ items: [T], _ generator: inout SeededGenerator) -> T {
         items[Int(generator.next() % UInt64(items.count))]
@@ -113,7 +119,9 @@ enum SourceGenerator {
             case 4:
                 out += Data((key(&generator) + separator).utf8) + Data([0xC3, 0x28]) + Data(eol.utf8)
             case 5:
-                out += Data((key(&generator) + " " + String(repeating: "v", count: 2000 + Int(generator.next() % 3000)) + eol).utf8)
+                out += Data(
+                    (key(&generator) + " " + String(repeating: "v", count: 2000 + Int(generator.next() % 3000)) + eol)
+                        .utf8)
             case 6:
                 out += Data((String(repeating: "k", count: 300) + "@example.com x" + eol).utf8)
             case 7:
@@ -127,7 +135,9 @@ enum SourceGenerator {
     }
 
     static func makeOptions(using generator: inout SeededGenerator) -> [String] {
-        let choices: [[String]] = [[], [], [], ["-f"], ["-u"], ["-n"], ["-N"], ["-r"], ["-w"], ["-f", "-r"], ["-n", "-w"]]
+        let choices: [[String]] = [
+            [], [], [], ["-f"], ["-u"], ["-n"], ["-N"], ["-r"], ["-w"], ["-f", "-r"], ["-n", "-w"],
+        ]
         return pick(choices, &generator)
     }
 

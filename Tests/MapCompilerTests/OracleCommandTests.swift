@@ -4,7 +4,8 @@ import Testing
 /// Command lines run by the real postmap and by swiftpostmap (as `postmap`) in two copies of
 /// the same directory: stdout, stderr and exit status must be identical, and so must the
 /// mode of any table created.
-@Suite("Same command line, same answer as postmap", .serialized, .enabled(if: oracleAvailable, "Postfix is not installed"))
+@Suite(
+    "Same command line, same answer as postmap", .serialized, .enabled(if: oracleAvailable, "Postfix is not installed"))
 struct OracleCommandTests {
     static let commandLines: [[String]] = [
         [], ["-x"], ["-q"], ["-s"], ["-s", "-q", "a", "src"], ["-q", "a", "-s", "src"], ["-d", "a", "-q", "b", "src"],
@@ -12,7 +13,8 @@ struct OracleCommandTests {
         ["fail:src"], [":src"], ["hash:"], ["lmdb2:src"], ["-q", "a", "foo:src"], ["-q", "a", ":src"],
         ["-q", "a", "hash:"], ["-s", "foo:src"], ["-q", "a", "nonexist"], ["-s", "nonexist"], ["-b", "src"],
         ["-b", "-q", "a", "src"], ["-fq", "A", "src"], ["-q", "A", "src"], ["-q", "zz", "src"],
-        ["-q", "a", "src", "nonexist"], ["-q", "zz", "src", "nonexist"], ["-s", "src", "nonexist"], ["-N", "-q", "a", "src"],
+        ["-q", "a", "src", "nonexist"], ["-q", "zz", "src", "nonexist"], ["-s", "src", "nonexist"],
+        ["-N", "-q", "a", "src"],
         ["-n", "-q", "a", "src"], ["src", "-q", "a"], ["--", "src"], ["-r", "-w", "src"], ["-p", "src"],
         ["btree:src"], ["-u", "src"], ["-f", "src"], ["-m", "src"], ["-v", "src"],
     ]

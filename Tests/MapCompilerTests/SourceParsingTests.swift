@@ -107,7 +107,8 @@ struct EntryParsingTests {
             return
         }
         #expect(
-            warning.rendered(utf8: true) == "warning: source, line 2: non-UTF-8 input \"good ?(\" -- ignoring this line")
+            warning.rendered(utf8: true) == "warning: source, line 2: non-UTF-8 input \"good ?(\" -- ignoring this line"
+        )
         guard case .entry = PostmapEntryParser(source: "source", checkUTF8: false).parse(line) else {
             Issue.record("with UTF-8 off the line is stored")
             return

@@ -20,7 +20,8 @@ let runningUnderCI = ProcessInfo.processInfo.environment["CI"] == "true"
 /// The real postmap and postalias, when installed.
 let realPostmap = "/usr/sbin/postmap"
 let realPostalias = "/usr/sbin/postalias"
-let oracleInstalled = FileManager.default.isExecutableFile(atPath: realPostmap)
+let oracleInstalled =
+    FileManager.default.isExecutableFile(atPath: realPostmap)
     && FileManager.default.isExecutableFile(atPath: realPostalias)
 
 /// Run oracle tests when Postfix is installed, and always under CI (where the test then

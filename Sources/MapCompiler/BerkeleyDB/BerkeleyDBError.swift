@@ -1,5 +1,5 @@
-import Glibc
 import CBerkeleyDB
+import Glibc
 
 /// A failed Berkeley DB call: the return code, the operation that produced it and the table.
 ///

@@ -115,7 +115,9 @@ struct DatabaseHandle: ~Copyable {
     /// - Parameter overwrite: when `false`, an existing key is left alone and the result is
     ///   `.keyExists` (`DB_NOOVERWRITE`).
     /// The corresponding Berkeley DB call is `DB->put`.
-    func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, overwrite: Bool)
+    func put(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, overwrite: Bool
+    )
         throws(BerkeleyDBError) -> PutOutcome
     {
         var k = DBT()

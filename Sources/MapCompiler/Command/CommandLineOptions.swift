@@ -77,7 +77,9 @@ public enum CommandLineError: Error, Equatable, Sendable {
     public func lines(program: String, personality: Personality) -> [String] {
         switch self {
         case .invalidOption(let c):
-            return ["\(program): invalid option -- '\(c)'", "\(program): fatal: \(personality.usage(program: program))"]
+            return [
+                "\(program): invalid option -- '\(c)'", "\(program): fatal: \(personality.usage(program: program))",
+            ]
         case .missingArgument(let c):
             return [
                 "\(program): option requires an argument -- '\(c)'",
@@ -96,7 +98,9 @@ public enum CommandLineError: Error, Equatable, Sendable {
 /// Long options (`--aliases`, …) are swiftpostmap's extensions; they are accepted only
 /// before the first operand, where postmap itself would reject them, so they never change
 /// what a postmap command line means.
-public func parseCommandLine(_ arguments: [String], personality: Personality) throws(CommandLineError)
+public func parseCommandLine(
+    _ arguments: [String], personality: Personality
+) throws(CommandLineError)
     -> CommandLineOptions
 {
     var options = CommandLineOptions()

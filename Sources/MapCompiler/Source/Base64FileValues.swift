@@ -72,7 +72,8 @@ func base64Decoded(_ text: [UInt8]) -> [UInt8]? {
     var out: [UInt8] = []
     var i = 0
     while i + 4 <= values.count {
-        let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
+        let n =
+            UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
         out.append(UInt8(n >> 16 & 255))
         out.append(UInt8(n >> 8 & 255))
         out.append(UInt8(n & 255))

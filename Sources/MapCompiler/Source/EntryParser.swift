@@ -27,7 +27,9 @@ public enum ParseOutcome: Sendable, Equatable {
 /// The checks every table format makes before it splits a logical line: the leading
 /// whitespace rule, truncation at the first NUL byte and (in UTF-8 mode) well-formedness.
 /// Returns the bytes to split, or the reason the line is skipped.
-func prepareLogicalLine(_ line: LogicalLine, source: String, checkUTF8: Bool)
+func prepareLogicalLine(
+    _ line: LogicalLine, source: String, checkUTF8: Bool
+)
     -> Result<[UInt8], Diagnostic>
 {
     if line.startsWithWhitespace {

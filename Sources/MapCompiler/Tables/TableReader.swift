@@ -64,7 +64,9 @@ public final class TableReader {
     ///   UTF-8, which gets a warning).
     /// - Throws: `table TYPE:NAME.db: query error` for a stored value that is not UTF-8 in
     ///   UTF-8 mode, or a libdb failure.
-    public func lookup(_ key: [UInt8], emptyValueLabel: String? = nil, warn: (Diagnostic) -> Void) throws(FatalError)
+    public func lookup(
+        _ key: [UInt8], emptyValueLabel: String? = nil, warn: (Diagnostic) -> Void
+    ) throws(FatalError)
         -> [UInt8]?
     {
         guard isOpen else { return nil }
