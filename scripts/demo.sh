@@ -8,32 +8,41 @@ rm -rf "$work" && mkdir -p "$work"
 cp Fixtures/virtual Fixtures/vmailbox Fixtures/aliases Fixtures/transport "$work/"
 cd "$work"
 
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Show every command as a user would type it (swiftpostmap on PATH).
+run() { printf '$ swiftpostmap %s\n' "$*"; "$bin" "$@"; }
 
 echo "== compile"
-run "$bin" virtual
-run "$bin" vmailbox
-run "$bin" transport
-run "$bin" --aliases aliases
+run virtual
+run vmailbox
+run transport
+run --aliases aliases
 ls -l virtual.db vmailbox.db transport.db aliases.db
 
 echo
 echo "== query (exit status 0 = found, 1 = not found)"
-for address in info@example.com sales@example.com anyone@example.net nobody@example.com; do
+for address in info@example.com sales@example.com @example.net anyone@example.net nobody@example.com; do
     printf '$ swiftpostmap -q %s virtual\n' "$address"
     "$bin" -q "$address" virtual && echo "  (exit 0)" || echo "  (exit $?: not in the table)"
 done
-run "$bin" -q Sales@Example.COM vmailbox
+run -q Sales@Example.COM vmailbox
 printf 'info@example.com\nnobody@example.org\n' > keys
 printf '$ swiftpostmap -q - vmailbox < keys\n'
 "$bin" -q - vmailbox < keys || true
-run "$bin" -s transport
-printf '$ swiftpostmap --aliases -q root aliases\n'
-"$bin" --aliases -q root aliases
+run -s transport
+run --aliases -q root aliases
+echo "(postmap -q looks up one literal key: the @example.net catch-all answers only for"
+echo " the key @example.net itself; Postfix tries it at delivery time after user@domain.)"
 
 echo
 if command -v postmap >/dev/null 2>&1; then
     echo "== the real Postfix reads the same tables"
+    if diff <("$bin" --aliases -s aliases | grep -v YP_LAST | sort) <(postalias -s aliases | grep -v YP_LAST | sort) \
+        >/dev/null; then
+        echo "postalias -s aliases: identical to swiftpostmap --aliases -s aliases"
+    else
+        echo "postalias -s aliases: DIFFERS" >&2
+        exit 1
+    fi
     for map in virtual vmailbox transport; do
         if diff <("$bin" -s "$map" | sort) <(postmap -s "$map" | sort) >/dev/null; then
             echo "postmap -s $map: identical to swiftpostmap -s $map ($(postmap -s "$map" | wc -l) entries)"
