@@ -22,6 +22,11 @@ struct ConformanceTests {
         }.sorted()
     }()
 
+    @Test("the fixtures are present under CI", .enabled(if: runningUnderCI))
+    func presentUnderCI() {
+        #expect(Self.caseNames.count >= 50, "no fixtures at \(Self.fixturesDirectory.path)")
+    }
+
     @Test(
         "fixture", .enabled(if: !caseNames.isEmpty || runningUnderCI, "../shared/fixtures is not here"),
         arguments: caseNames)

@@ -120,7 +120,19 @@ func replaceTableAtomically<T>(
             }
         }
     }
-    let temporaryPath = temporaryName(for: tablePath)
+    // When the directory cannot take a new file (a root caller working as the source's
+    // owner, say) but the table itself is writable, postmap still succeeds, rewriting the
+    // table in place. Then the new table is built in a private scratch directory and copied
+    // over the old one's contents while the exclusive lock is held.
+    let directory = directoryName(of: tablePath)
+    var scratchDirectory: String? = nil
+    if lock != nil, exists, faccessat(AT_FDCWD, directory, W_OK, AT_EACCESS) != 0 {
+        scratchDirectory = try makeScratchDirectory()
+    }
+    defer { if let scratchDirectory { rmdir(scratchDirectory) } }
+    let temporaryPath =
+        scratchDirectory.map { $0 + "/" + (tablePath.split(separator: "/").last.map(String.init) ?? "table.db") }
+        ?? temporaryName(for: tablePath)
     return try withTerminationSignalsDeferred { () throws(FatalError) -> T in
         var copied = false
         if copyExisting && exists {
@@ -144,7 +156,12 @@ func replaceTableAtomically<T>(
             if exists {
                 final = TableFileAttributes(mode: existing.st_mode & 0o7777, owner: (existing.st_uid, existing.st_gid))
             }
-            try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final)
+            if let lock, scratchDirectory != nil {
+                try overwrite(descriptor: lock.descriptor, tablePath: tablePath, with: temporaryPath)
+                unlink(temporaryPath)
+            } else {
+                try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final)
+            }
         } catch {
             unlink(temporaryPath)
             throw error
@@ -152,6 +169,41 @@ func replaceTableAtomically<T>(
         _ = lock
         return result
     }
+}
+
+/// A fresh private directory under `$TMPDIR` (or `/tmp`).
+private func makeScratchDirectory() throws(FatalError) -> String {
+    let base = ProcessEnvironment.current["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array("\(base)/swiftpostmap.XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else {
+        throw FatalError("create temporary directory in \(base): \(systemErrorText(errno))")
+    }
+    return String(cString: made)
+}
+
+/// Replaces the contents of the locked table file with the finished table at `source`
+/// (used only when the table's directory does not allow a rename).
+private func overwrite(descriptor: Int32, tablePath: String, with source: String) throws(FatalError) {
+    let bytes: [UInt8]
+    switch readWholeFile(source) {
+    case .success(let content): bytes = content
+    case .failure(let error): throw FatalError("open \(source): \(error.text)")
+    }
+    guard ftruncate(descriptor, 0) == 0 else {
+        throw FatalError("error writing \(tablePath): \(systemErrorText(errno))")
+    }
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes {
+            pwrite(descriptor, $0.baseAddress.map { $0 + written }, bytes.count - written, off_t(written))
+        }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FatalError("error writing \(tablePath): \(systemErrorText(errno))")
+        }
+        written += n
+    }
+    guard fsync(descriptor) == 0 else { throw FatalError("error writing \(tablePath): \(systemErrorText(errno))") }
 }
 
 /// Gives the temporary file its final mode and owner, syncs it, renames it over the table
@@ -223,4 +275,38 @@ func directoryName(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     let directory = String(path[..<slash])
     return directory.isEmpty ? "/" : directory
+}
+
+/// The effective user and group a root process works as while it writes a table for the
+/// source file's owner (postmap's rule: a root caller builds a table as the owner of its
+/// source, unless `-o`). ``restore()`` returns to the previous identity.
+struct EffectiveIdentity {
+    private let uid: uid_t
+    private let gid: gid_t
+    private let groups: [gid_t]
+
+    /// Switches the effective group to `gid` (with `gid` as the only supplementary group)
+    /// and, when it differs, the effective user to `uid`.
+    static func switchTo(uid: uid_t, gid: gid_t) throws(FatalError) -> EffectiveIdentity {
+        let count = getgroups(0, nil)
+        var groups = [gid_t](repeating: 0, count: Int(max(count, 0)))
+        if count > 0 { _ = getgroups(count, &groups) }
+        let saved = EffectiveIdentity(uid: geteuid(), gid: getegid(), groups: groups)
+        var single = [gid]
+        guard setgroups(1, &single) == 0, setegid(gid) == 0 else {
+            throw FatalError("set_eugid: \(systemErrorText(errno))")
+        }
+        if uid != saved.uid, seteuid(uid) != 0 {
+            throw FatalError("set_eugid: \(systemErrorText(errno))")
+        }
+        return saved
+    }
+
+    /// Back to the identity that was current before ``switchTo(uid:gid:)``.
+    func restore() {
+        _ = seteuid(uid)
+        _ = setegid(gid)
+        var list = groups
+        _ = setgroups(list.count, &list)
+    }
 }

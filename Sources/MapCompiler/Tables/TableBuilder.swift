@@ -82,14 +82,16 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     let haveInfo = fstat(fd, &info) == 0
     let isRegular = haveInfo && (info.st_mode & S_IFMT) == S_IFREG
 
-    // 2. Mode and owner of a new table.
+    // 2. Mode of a new table; as root, work as the source's owner (unless -o), as postmap
+    //    does, so the table belongs to that owner and is made with that owner's rights.
     let mode = newTableMode(sourceMode: request.deriveModeFromSource && isRegular ? info.st_mode : nil)
-    var owner: (uid_t, gid_t)? = nil
+    var identity: EffectiveIdentity? = nil
     if getuid() == 0, !request.keepCallerOwnership, haveInfo,
         info.st_uid != geteuid() || info.st_gid != getegid()
     {
-        owner = (info.st_uid, info.st_gid)
+        identity = try EffectiveIdentity.switchTo(uid: info.st_uid, gid: info.st_gid)
     }
+    defer { identity?.restore() }
 
     let bytes: [UInt8]
     switch readAll(fd: fd) {
@@ -100,7 +102,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     let tablePath = request.name + ".db"
     return try replaceTableAtomically(
         tablePath: tablePath, copyExisting: request.incremental,
-        attributes: TableFileAttributes(mode: mode, owner: owner), warn: warn
+        attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
     ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
         let handle: DatabaseHandle
         do throws(BerkeleyDBError) {
