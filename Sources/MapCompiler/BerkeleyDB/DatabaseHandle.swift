@@ -53,7 +53,7 @@ struct DatabaseHandle: ~Copyable {
     ///
     /// - Parameters:
     ///   - path: the `.db` file.
-    ///   - method: hash or btree.
+    ///   - method: hash or btree; `nil` to open an existing file of either type.
     ///   - intent: create, update or read.
     ///   - cacheSize: the memory pool size (Postfix's `berkeley_db_create_buffer_size` or
     ///     `berkeley_db_read_buffer_size`).
@@ -63,7 +63,7 @@ struct DatabaseHandle: ~Copyable {
     /// - Throws: ``BerkeleyDBError`` with `.createEnvironment`, `.openEnvironment`, `.create`
     ///   or `.open`. Every handle made before the failure is closed again.
     init(
-        path: String, method: AccessMethod, intent: OpenIntent, cacheSize: Int,
+        path: String, method: AccessMethod?, intent: OpenIntent, cacheSize: Int,
         mode: mode_t = 0o644, hashElementHint: UInt32 = 4096, hashFillFactor: UInt32 = 0
     ) throws(BerkeleyDBError) {
         self.path = path
@@ -93,7 +93,7 @@ struct DatabaseHandle: ~Copyable {
             _ = db.pointee.set_h_nelem(db, hashElementHint)
             if hashFillFactor > 0 { _ = db.pointee.set_h_ffactor(db, hashFillFactor) }
         }
-        rc = db.pointee.open(db, nil, file, nil, method.cValue, intent.flags, Int32(mode))
+        rc = db.pointee.open(db, nil, file, nil, method?.cValue ?? DB_UNKNOWN, intent.flags, Int32(mode))
         guard rc == 0 else {
             // The DB handle, too, is released only by DB->close, whatever open returned.
             _ = db.pointee.close(db, 0)
@@ -108,6 +108,13 @@ struct DatabaseHandle: ~Copyable {
     private var db: UnsafeMutablePointer<DB> {
         guard let database else { preconditionFailure("Berkeley DB handle used after close") }
         return database
+    }
+
+    /// The access method of the open file (`DB->get_type`).
+    var method: AccessMethod? {
+        var type = DB_UNKNOWN
+        guard db.pointee.get_type(db, &type) == 0 else { return nil }
+        return type == DB_HASH ? .hash : type == DB_BTREE ? .btree : nil
     }
 
     /// Stores `value` under `key`.

@@ -10,7 +10,7 @@ public enum Personality: Sendable, Equatable {
     /// The option letters; a letter followed by `:` takes an argument.
     var optionString: String {
         switch self {
-        case .postmap: return "bc:d:fFhimnNopq:rsuUvw"
+        case .postmap: return "bc:d:fFhijmnNopq:rsuUvw"
         case .postalias: return "Nc:d:finopq:rsuvw"
         }
     }
@@ -36,6 +36,50 @@ public enum Mode: Sendable, Equatable {
 /// Extension modes reached only through long options (never a postmap spelling).
 public enum ExtensionMode: Sendable, Equatable {
     case none
+    /// `--lint MAP...`: diagnostics in `file:line:column: severity: message [rule]` form.
+    case lint
+    /// `--verify MAP`: the table holds exactly what compiling the source now would give.
+    case verify
+    /// `--check TABLE.db...`: integrity of table files.
+    case check
+    /// `--diff A B`: a semantic diff of two maps (sources or tables).
+    case diff
+    /// `--resolve ADDRESS...`: delivery-time address resolution.
+    case resolve
+    /// `--test FILE`: expectations checked against the maps.
+    case test(String)
+}
+
+/// What a map given to `--lint` holds, which decides the rules that apply.
+public enum MapKind: String, Sendable, Equatable, CaseIterable {
+    /// virtual(5) aliases (`virtual_alias_maps`).
+    case virtual
+    /// virtual(8) mailboxes (`virtual_mailbox_maps`).
+    case vmailbox
+    /// aliases(5) (`alias_maps`).
+    case aliases
+    /// Any other table: only the syntax and duplicate rules.
+    case generic
+}
+
+/// The options of the extension modes (all long options).
+public struct ExtensionOptions: Sendable, Equatable {
+    public var mode: ExtensionMode = .none
+    /// `--json`: one JSON object per result (JSON Lines) instead of text.
+    public var json = false
+    /// `--werror`: warnings count as errors for the exit status of `--lint`.
+    public var warningsAreErrors = false
+    /// `--main-cf FILE`: read this main.cf instead of the usual one.
+    public var mainCf: String? = nil
+    /// `--virtual MAP`, `--vmailbox MAP`, `--alias-map MAP` (repeatable), for `--resolve`,
+    /// `--test` and the cross-map `--lint` rules.
+    public var virtualMaps: [String] = []
+    public var mailboxMaps: [String] = []
+    public var aliasMaps: [String] = []
+    /// `--map-kind KIND` for `--lint`, instead of guessing from main.cf or the file name.
+    public var mapKind: MapKind? = nil
+
+    public init() {}
 }
 
 /// A parsed command line.
@@ -58,6 +102,10 @@ public struct CommandLineOptions: Sendable, Equatable {
     public var operands: [String] = []
     /// `--aliases`: postalias behaviour under any program name.
     public var aliasesMode = false
+    /// `-j` (Postfix 3.11): JSON output for `-q` and `-s`.
+    public var jsonShort = false
+    /// Long-option extensions.
+    public var extensions = ExtensionOptions()
 
     public init() {}
 }
@@ -72,6 +120,8 @@ public enum CommandLineError: Error, Equatable, Sendable {
     case conflictingModes(String)
     /// Other usage errors (no operand, …).
     case usage
+    /// A long option that swiftpostmap does not know, or that lacks its argument.
+    case badLongOption(String)
 
     /// The stderr lines, program name included, for `personality`.
     public func lines(program: String, personality: Personality) -> [String] {
@@ -89,6 +139,8 @@ public enum CommandLineError: Error, Equatable, Sendable {
             return ["\(program): fatal: \(text)"]
         case .usage:
             return ["\(program): fatal: \(personality.usage(program: program))"]
+        case .badLongOption(let text):
+            return ["\(program): fatal: \(text)", "\(program): fatal: \(personality.usage(program: program))"]
         }
     }
 }
@@ -126,10 +178,7 @@ public func parseCommandLine(
             break
         }
         if word.hasPrefix("--") {
-            switch word {
-            case "--aliases": options.aliasesMode = true
-            default: throw CommandLineError.invalidOption("-")
-            }
+            try parseLongOption(word, arguments: arguments, position: &position, into: &options)
             position += 1
             continue
         }
@@ -168,6 +217,7 @@ public func parseCommandLine(
             case "F": options.base64Files = true
             case "h": options.headerQuery = true
             case "i": options.incremental = true
+            case "j": options.jsonShort = true
             case "m": options.mime = true
             case "N": options.nul = .withNUL
             case "n": options.nul = .withoutNUL
@@ -197,4 +247,55 @@ public func parseCommandLine(
     }
     options.operands = Array(arguments[position...])
     return options
+}
+
+/// Parses one `--name` or `--name=value` word (and the value from the next word when the
+/// option takes one and no `=` was given).
+private func parseLongOption(
+    _ word: String, arguments: [String], position: inout Int, into options: inout CommandLineOptions
+) throws(CommandLineError) {
+    var name = word
+    var inlineValue: String? = nil
+    if let equals = word.firstIndex(of: "=") {
+        name = String(word[..<equals])
+        inlineValue = String(word[word.index(after: equals)...])
+    }
+    func value() throws(CommandLineError) -> String {
+        if let inlineValue { return inlineValue }
+        guard position + 1 < arguments.count else {
+            throw CommandLineError.badLongOption("option \(name) needs an argument")
+        }
+        position += 1
+        return arguments[position]
+    }
+    func setMode(_ mode: ExtensionMode) throws(CommandLineError) {
+        if options.extensions.mode != .none && options.extensions.mode != mode {
+            throw CommandLineError.badLongOption("specify only one of --lint --verify --check --diff --resolve --test")
+        }
+        options.extensions.mode = mode
+    }
+    switch name {
+    case "--aliases": options.aliasesMode = true
+    case "--lint": try setMode(.lint)
+    case "--verify": try setMode(.verify)
+    case "--check": try setMode(.check)
+    case "--diff": try setMode(.diff)
+    case "--resolve": try setMode(.resolve)
+    case "--test": try setMode(.test(try value()))
+    case "--json": options.extensions.json = true
+    case "--werror": options.extensions.warningsAreErrors = true
+    case "--main-cf": options.extensions.mainCf = try value()
+    case "--virtual": options.extensions.virtualMaps.append(try value())
+    case "--vmailbox": options.extensions.mailboxMaps.append(try value())
+    case "--alias-map": options.extensions.aliasMaps.append(try value())
+    case "--map-kind":
+        let text = try value()
+        guard let kind = MapKind(rawValue: text) else {
+            throw CommandLineError.badLongOption(
+                "--map-kind takes one of \(MapKind.allCases.map(\.rawValue).joined(separator: " ")), not \(text)")
+        }
+        options.extensions.mapKind = kind
+    default:
+        throw CommandLineError.badLongOption("unknown option \(name)")
+    }
 }

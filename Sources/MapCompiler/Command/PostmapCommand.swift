@@ -60,8 +60,13 @@ public struct PostmapCommand {
     private func warn(_ diagnostic: Diagnostic) { messages.print(diagnostic) }
 
     private func execute(_ options: CommandLineOptions, personality: Personality) throws -> Int32 {
-        let config = try MainConfig.load(
-            explicitDirectory: options.configDirectory, environment: environment, warn: { warn($0) })
+        let config: MainConfig
+        if let file = options.extensions.mainCf {
+            config = try MainConfig.load(file: file, warn: { warn($0) })
+        } else {
+            config = try MainConfig.load(
+                explicitDirectory: options.configDirectory, environment: environment, warn: { warn($0) })
+        }
         let smtputf8 = try config.smtputf8Enabled()
         messages.utf8 = smtputf8
         let defaultType = try config.defaultDatabaseType()
@@ -85,6 +90,9 @@ public struct PostmapCommand {
             options: options, personality: personality, config: config, defaultType: defaultType,
             handling: handling, warn: { warn($0) }, output: output, input: input)
 
+        if options.extensions.mode != .none {
+            return try ExtensionCommands(context: context).run(options.extensions)
+        }
         switch options.mode {
         case .build:
             guard !options.operands.isEmpty else { throw usage(personality) }

@@ -71,6 +71,16 @@ public struct MainConfig: Sendable, Equatable {
         }
     }
 
+    /// Reads a main.cf named directly (`--main-cf FILE`).
+    public static func load(file: String, warn: (Diagnostic) -> Void) throws(FatalError) -> MainConfig {
+        switch readWholeFile(file) {
+        case .success(let bytes):
+            return try MainConfig(text: bytes, path: file, directory: directoryName(of: file), warn: warn)
+        case .failure(let error):
+            throw FatalError("open \(file): \(error.text)")
+        }
+    }
+
     /// Sets a parameter (as `-o name=value` would, or a test does).
     public mutating func set(_ name: String, _ value: String) { parameters[name] = value }
 

@@ -58,8 +58,8 @@ public struct AliasEntryParser: Sendable {
 /// `YP_MASTER_NAME` (`myhostname`), both unfolded and without a trailing NUL.
 ///
 /// `summary` counts the source's lines only, not the bookkeeping entries.
-func compileAliases(
-    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout TableWriter,
+func compileAliases<Store: EntryStore & ~Copyable>(
+    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout Store,
     summary: inout BuildSummary, warn: (Diagnostic) -> Void
 ) throws(FatalError) {
     let parser = AliasEntryParser(source: sourceName, checkUTF8: request.handling.utf8)
@@ -72,7 +72,7 @@ func compileAliases(
             warn(warning)
         case .entry(let entry, let warning):
             if let warning { warn(warning) }
-            if try writer.insert(key: entry.key, value: entry.value, warn: warn) {
+            if try writer.insert(key: entry.key, value: entry.value, lineNumber: entry.lineNumber, warn: warn) {
                 summary.stored += 1
             } else {
                 summary.duplicates += 1

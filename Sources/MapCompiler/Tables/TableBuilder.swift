@@ -162,8 +162,8 @@ func openDatabaseError(_ error: BerkeleyDBError, tablePath: String) -> FatalErro
     }
 }
 
-private func compileEntries(
-    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout TableWriter,
+func compileEntries<Store: EntryStore & ~Copyable>(
+    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout Store,
     summary: inout BuildSummary, warn: (Diagnostic) -> Void
 ) throws(FatalError) {
     switch request.format {
@@ -189,7 +189,7 @@ private func compileEntries(
                         continue
                     }
                 }
-                if try writer.insert(key: entry.key, value: value, warn: warn) {
+                if try writer.insert(key: entry.key, value: value, lineNumber: entry.lineNumber, warn: warn) {
                     summary.stored += 1
                 } else {
                     summary.duplicates += 1

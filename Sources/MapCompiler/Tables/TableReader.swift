@@ -24,11 +24,22 @@ public final class TableReader {
     ///   - cacheSize: `berkeley_db_read_buffer_size`.
     ///   - writable: open for deletes.
     /// - Throws: `open database NAME.db: REASON`.
-    public init(
-        method: AccessMethod, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
+    public convenience init(
+        method: AccessMethod?, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
         writable: Bool = false, warn: (Diagnostic) -> Void
     ) throws(FatalError) {
-        let tablePath = name + ".db"
+        try self.init(
+            tablePath: name + ".db", sourcePath: name, method: method, typeName: typeName, handling: handling,
+            cacheSize: cacheSize, writable: writable, warn: warn)
+    }
+
+    /// Opens the table file at `tablePath` (for the validation modes, which name `.db` files
+    /// directly); `sourcePath` is checked for the stale-table warning when given.
+    public init(
+        tablePath: String, sourcePath: String?, method: AccessMethod?, typeName: String, handling: KeyHandling,
+        cacheSize: Int = 131_072, writable: Bool = false, warn: (Diagnostic) -> Void
+    ) throws(FatalError) {
+        let name = sourcePath ?? tablePath
         typedLabel = "\(typeName):\(name)"
         tableLabel = "\(typeName):\(tablePath)"
         self.handling = handling
@@ -50,7 +61,10 @@ public final class TableReader {
             throw openDatabaseError(error, tablePath: tablePath)
         }
         lock.unlock()
-        if let warning = staleTableWarning(sourcePath: name, tablePath: tablePath, tableDescriptor: lock.descriptor) {
+        if let sourcePath,
+            let warning = staleTableWarning(
+                sourcePath: sourcePath, tablePath: tablePath, tableDescriptor: lock.descriptor)
+        {
             warn(warning)
         }
     }
@@ -115,6 +129,21 @@ public final class TableReader {
         return value
     }
 
+    /// Calls `body` with every record exactly as stored (trailing NUL included).
+    func forEachRawRecord(_ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
+        guard isOpen else { return }
+        do throws(BerkeleyDBError) {
+            try lock.withSharedLock { () throws(BerkeleyDBError) in
+                try handle.forEachRecord { key, value in
+                    body(key, value)
+                    return true
+                }
+            }
+        } catch {
+            throw FatalError("table \(tableLabel): sequence error: \(error.reason)")
+        }
+    }
+
     /// Calls `body` with every record (key and value cut at their first NUL) in the table's
     /// order. An empty key gets Postfix's warning and is still passed on.
     public func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
@@ -139,6 +168,9 @@ public final class TableReader {
             body(Array(key), Array(value))
         }
     }
+
+    /// The access method of the open file.
+    public var method: AccessMethod? { isOpen ? handle.method : nil }
 
     /// Closes the table (read path: nothing to flush, so errors are not reported).
     public func close() {

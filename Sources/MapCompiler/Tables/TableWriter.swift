@@ -1,7 +1,32 @@
 import Glibc
 
+/// Where compiled entries go: a table file (``TableWriter``) or memory (``CompiledMap``).
+/// Both apply the same folding, NUL convention and duplicate policy.
+protocol EntryStore: ~Copyable {
+    var duplicates: DuplicatePolicy { get set }
+
+    /// Stores one entry; `false` when the key was already there and the old value was kept.
+    /// - Parameters:
+    ///   - fold: fold the key (postalias's `YP_*` entries are stored unfolded).
+    ///   - nul: override the NUL convention for this entry.
+    ///   - lineNumber: where the entry comes from (`nil` for entries a program adds).
+    mutating func insert(
+        key: [UInt8], value: [UInt8], fold: Bool, nul: Bool?, lineNumber: Int?, warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> Bool
+}
+
+extension EntryStore where Self: ~Copyable {
+    @discardableResult
+    mutating func insert(
+        key: [UInt8], value: [UInt8], fold: Bool = true, nul: Bool? = nil, lineNumber: Int? = nil,
+        warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> Bool {
+        try insert(key: key, value: value, fold: fold, nul: nul, lineNumber: lineNumber, warn: warn)
+    }
+}
+
 /// Writing entries into a table: folding, the trailing-NUL convention and duplicates.
-struct TableWriter: ~Copyable {
+struct TableWriter: EntryStore, ~Copyable {
     private var handle: DatabaseHandle
     let handling: KeyHandling
     var duplicates: DuplicatePolicy
@@ -28,7 +53,7 @@ struct TableWriter: ~Copyable {
     /// - Returns: `false` when the key was already there and the old value was kept.
     @discardableResult
     mutating func insert(
-        key: [UInt8], value: [UInt8], fold: Bool = true, nul: Bool? = nil, warn: (Diagnostic) -> Void
+        key: [UInt8], value: [UInt8], fold: Bool, nul: Bool?, lineNumber: Int?, warn: (Diagnostic) -> Void
     ) throws(FatalError) -> Bool {
         let storedKey = fold ? handling.folding.fold(key) : key
         let appendNUL = nul ?? handling.nul.writesNUL

@@ -1,0 +1,180 @@
+/// Maps as data, for the validation modes: a source compiled in memory exactly as a build
+/// would store it, or the records of an existing table.
+
+/// One record as stored: the folded key and the value, without the trailing NUL.
+public struct MapRecord: Sendable, Equatable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    /// The source line the record came from (`nil` for tables, and for postalias's own
+    /// `@`/`YP_*` entries).
+    public var lineNumber: Int?
+    /// Whether the record is (or would be) stored with a trailing NUL.
+    public var hasNUL: Bool
+
+    public init(key: [UInt8], value: [UInt8], lineNumber: Int? = nil, hasNUL: Bool = true) {
+        self.key = key
+        self.value = value
+        self.lineNumber = lineNumber
+        self.hasNUL = hasNUL
+    }
+}
+
+/// Where a map's contents came from.
+public enum MapOrigin: Sendable, Equatable {
+    case source(path: String)
+    case table(path: String, method: AccessMethod?)
+}
+
+/// The contents of a map: its records in source (or table) order, with an index by key.
+public struct MapContents: Sendable {
+    public let origin: MapOrigin
+    public private(set) var records: [MapRecord] = []
+    private var index: [[UInt8]: Int] = [:]
+
+    public init(origin: MapOrigin, records: [MapRecord] = []) {
+        self.origin = origin
+        for record in records { append(record) }
+    }
+
+    /// The record for an already folded key (without NUL).
+    public func record(forFoldedKey key: [UInt8]) -> MapRecord? { index[key].map { records[$0] } }
+
+    mutating func append(_ record: MapRecord) {
+        if let existing = index[record.key] {
+            records[existing] = record
+        } else {
+            index[record.key] = records.count
+            records.append(record)
+        }
+    }
+
+    mutating func replaceValue(at key: [UInt8], with record: MapRecord) {
+        guard let existing = index[key] else { return append(record) }
+        records[existing] = record
+    }
+}
+
+/// An ``EntryStore`` in memory: the same folding and duplicate rules as a table file.
+struct CompiledMapStore: EntryStore {
+    var contents: MapContents
+    var duplicates: DuplicatePolicy
+    let handling: KeyHandling
+    let displayPath: String
+    /// Every duplicate seen: the folded key and the line of the dropped (or replacing) entry.
+    private(set) var duplicateLines: [(key: [UInt8], line: Int?)] = []
+
+    init(origin: MapOrigin, handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String) {
+        contents = MapContents(origin: origin)
+        self.handling = handling
+        self.duplicates = duplicates
+        self.displayPath = displayPath
+    }
+
+    mutating func insert(
+        key: [UInt8], value: [UInt8], fold: Bool, nul: Bool?, lineNumber: Int?, warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> Bool {
+        let storedKey = fold ? handling.folding.fold(key) : key
+        let record = MapRecord(
+            key: storedKey, value: value, lineNumber: lineNumber, hasNUL: nul ?? handling.nul.writesNUL)
+        if let existing = contents.record(forFoldedKey: storedKey), existing.hasNUL == record.hasNUL {
+            duplicateLines.append((storedKey, lineNumber))
+            switch duplicates {
+            case .replace:
+                contents.replaceValue(at: storedKey, with: record)
+                return true
+            case .warn:
+                warn(
+                    Diagnostic(
+                        .warning,
+                        Array("\(displayPath): duplicate entry: \"".utf8) + storedKey + [UInt8(ascii: "\"")]))
+                return false
+            case .ignore:
+                return false
+            }
+        }
+        contents.append(record)
+        return true
+    }
+}
+
+/// Compiles a source file in memory, as `buildTable` would store it.
+///
+/// - Returns: the contents and every duplicate key with the line that repeated it.
+func compileSourceInMemory(
+    path: String, format: SourceFormat, handling: KeyHandling, duplicates: DuplicatePolicy = .warn,
+    hostname: String = "localhost", warn: (Diagnostic) -> Void
+) throws(FatalError) -> (contents: MapContents, duplicates: [(key: [UInt8], line: Int?)]) {
+    let bytes: [UInt8]
+    switch readWholeFile(path) {
+    case .success(let content): bytes = content
+    case .failure(let error): throw FatalError("open \(path): \(error.text)")
+    }
+    var request = BuildRequest(method: .hash, typeName: "hash", name: path, input: .file(path))
+    request.format = format
+    request.handling = handling
+    request.duplicates = duplicates
+    request.hostname = hostname
+    var store = CompiledMapStore(
+        origin: .source(path: path), handling: handling, duplicates: duplicates, displayPath: path + ".db")
+    var summary = BuildSummary()
+    try compileEntries(from: bytes, sourceName: path, request: request, into: &store, summary: &summary, warn: warn)
+    return (store.contents, store.duplicateLines)
+}
+
+/// Reads every record of a table file (keys and values cut at their first NUL).
+func readTableContents(
+    tablePath: String, method: AccessMethod?, typeName: String, handling: KeyHandling, warn: (Diagnostic) -> Void
+) throws(FatalError) -> MapContents {
+    let reader = try TableReader(
+        tablePath: tablePath, sourcePath: nil, method: method, typeName: typeName, handling: handling, warn: warn)
+    defer { reader.close() }
+    var contents = MapContents(origin: .table(path: tablePath, method: reader.method))
+    try reader.forEachRawRecord { key, value in
+        let hasNUL = key.last == 0
+        contents.append(
+            MapRecord(
+                key: Array(key.prefix(while: { $0 != 0 })), value: Array(value.prefix(while: { $0 != 0 })),
+                hasNUL: hasNUL))
+    }
+    return contents
+}
+
+/// A map operand of the validation modes: `NAME.db` (a table file, hash or btree), `TYPE:NAME`
+/// (the table `NAME.db`), or a plain `NAME` (a source file, compiled in memory).
+public enum MapOperand: Sendable, Equatable {
+    case source(String)
+    case table(path: String, type: String?)
+
+    public init(_ text: String) {
+        if text.hasSuffix(".db") {
+            self = .table(path: text, type: nil)
+        } else if let colon = text.firstIndex(of: ":"), colon != text.startIndex {
+            self = .table(path: String(text[text.index(after: colon)...]) + ".db", type: String(text[..<colon]))
+        } else {
+            self = .source(text)
+        }
+    }
+}
+
+/// Loads a map operand (see ``MapOperand``).
+func loadMap(
+    _ operand: MapOperand, format: SourceFormat, handling: KeyHandling, hostname: String = "localhost",
+    warn: (Diagnostic) -> Void
+) throws(FatalError) -> MapContents {
+    switch operand {
+    case .source(let path):
+        return try compileSourceInMemory(
+            path: path, format: format, handling: handling, hostname: hostname, warn: warn
+        ).contents
+    case .table(let path, let type):
+        var method: AccessMethod? = nil
+        if let type {
+            guard case .berkeley(let m) = MapTypeSupport(type: type) else {
+                throw FatalError("unsupported dictionary type: \(type)")
+            }
+            method = m
+        }
+        return try readTableContents(
+            tablePath: path, method: method, typeName: type ?? "hash", handling: handling, warn: warn)
+    }
+}
