@@ -3,6 +3,8 @@ struct OperationContext {
     let options: CommandLineOptions
     let personality: Personality
     let config: MainConfig
+    /// main.cf was named (`-c`, `--main-cf` or `MAIL_CONFIG`) rather than found by default.
+    var configIsExplicit = false
     let defaultType: String
     let handling: KeyHandling
     let warn: (Diagnostic) -> Void

@@ -86,10 +86,12 @@ public struct PostmapCommand {
         let handling = KeyHandling(
             folding: options.fold ? (utf8 ? .unicode : .ascii) : .none, nul: options.nul, utf8: utf8)
 
-        let context = OperationContext(
+        var context = OperationContext(
             options: options, personality: personality, config: config, defaultType: defaultType,
             handling: handling, warn: { warn($0) }, output: output, input: input)
 
+        context.configIsExplicit =
+            options.configDirectory != nil || options.extensions.mainCf != nil || environment["MAIL_CONFIG"] != nil
         if options.extensions.mode != .none {
             return try ExtensionCommands(context: context).run(options.extensions)
         }

@@ -76,35 +76,16 @@ public struct PostmapEntryParser: Sendable {
         case .failure(let warning): return .skipped(warning)
         case .success(let bytes): text = bytes
         }
-        var end = text.count
-        while end > 0 && isCSpace(text[end - 1]) { end -= 1 }
-
-        // Find the end of the key.
-        var inQuotes = false
-        var i = 0
-        while i < end {
-            let byte = text[i]
-            if byte == UInt8(ascii: "\\") {
-                if i + 1 >= end {
-                    i = end
-                    break
-                }
-                i += 2
-                continue
-            }
-            if !inQuotes && isCSpace(byte) { break }
-            if byte == UInt8(ascii: "\"") { inQuotes.toggle() }
-            i += 1
-        }
-        let keyEnd = min(i, end)
-        if inQuotes {
+        let split = splitPostmapLine(text)
+        let keyEnd = split.keyEnd
+        let valueStart = split.valueStart
+        let end = split.end
+        if split.unbalancedQuote != nil {
             var message = Array("\(source), line \(line.lineNumber): unbalanced '\"' in '".utf8)
             message.append(contentsOf: text)  // the line as read, trailing whitespace included
             message.append(contentsOf: Array("' -- ignoring this line".utf8))
             return .skipped(Diagnostic(.warning, message))
         }
-        var valueStart = keyEnd
-        while valueStart < end && isCSpace(text[valueStart]) { valueStart += 1 }
         if keyEnd == 0 || valueStart >= end {
             return .skipped(
                 Diagnostic(.warning, "\(source), line \(line.lineNumber): expected format: key whitespace value"))
@@ -120,4 +101,45 @@ public struct PostmapEntryParser: Sendable {
         }
         return .entry(entry, warning: nil)
     }
+}
+
+/// Where postmap splits a logical line (already cut at its first NUL).
+struct PostmapLineSplit: Equatable {
+    /// The key is `0..<keyEnd`.
+    var keyEnd: Int
+    /// The value is `valueStart..<end` (empty when there is none).
+    var valueStart: Int
+    /// The end of the line without its trailing whitespace.
+    var end: Int
+    /// The offset of the `"` that opened an unclosed quote, if any.
+    var unbalancedQuote: Int?
+
+    var hasValue: Bool { keyEnd > 0 && valueStart < end }
+}
+
+/// The key is the bytes up to the first whitespace that is neither inside double quotes nor
+/// escaped by a backslash; the value is the rest without surrounding whitespace.
+func splitPostmapLine(_ text: [UInt8]) -> PostmapLineSplit {
+    var end = text.count
+    while end > 0 && isCSpace(text[end - 1]) { end -= 1 }
+    var openQuote: Int? = nil
+    var i = 0
+    while i < end {
+        let byte = text[i]
+        if byte == UInt8(ascii: "\\") {
+            if i + 1 >= end {
+                i = end
+                break
+            }
+            i += 2
+            continue
+        }
+        if openQuote == nil && isCSpace(byte) { break }
+        if byte == UInt8(ascii: "\"") { openQuote = openQuote == nil ? i : nil }
+        i += 1
+    }
+    let keyEnd = min(i, end)
+    var valueStart = keyEnd
+    while valueStart < end && isCSpace(text[valueStart]) { valueStart += 1 }
+    return PostmapLineSplit(keyEnd: keyEnd, valueStart: valueStart, end: end, unbalancedQuote: openQuote)
 }

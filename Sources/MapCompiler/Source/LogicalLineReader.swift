@@ -30,6 +30,11 @@ public struct LogicalLineReader: Sequence, IteratorProtocol {
     private let bytes: [UInt8]
     private var position = 0
     private var physicalLine = 0
+    /// When set, ``segments`` tells where each physical line of the last logical line starts.
+    var recordsSegments = false
+    /// For the logical line last returned: (offset in its text, physical line number) of
+    /// every physical line joined into it (only with ``recordsSegments``).
+    private(set) var segments: [(offset: Int, line: Int)] = []
 
     public init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -39,6 +44,7 @@ public struct LogicalLineReader: Sequence, IteratorProtocol {
         var current: [UInt8]? = nil
         var firstLine = 0
         let count = bytes.count
+        if recordsSegments { segments.removeAll(keepingCapacity: true) }
         while position < count {
             if current != nil {
                 let peek = bytes[position]
@@ -50,6 +56,7 @@ public struct LogicalLineReader: Sequence, IteratorProtocol {
             position = end < count ? end + 1 : end
             physicalLine += 1
             if isIgnorable(start, end) { continue }
+            if recordsSegments { segments.append((current?.count ?? 0, physicalLine)) }
             if current == nil {
                 current = Array(bytes[start..<end])
                 firstLine = physicalLine
