@@ -83,7 +83,8 @@ struct OperationContext {
             let table = try openTable(map)
             defer { table.close() }
             if let value = try table.lookup(keyBytes, warn: warn) {
-                output.standardOutput(decodeForOutput(value, table: table) + [0x0A])
+                let shown = decodeForOutput(value, table: table)
+                output.standardOutput(json ? jsonRecord(keyBytes, shown) : shown + [0x0A])
                 return 0
             }
         }
@@ -106,6 +107,11 @@ struct OperationContext {
                     tables[index] = table
                 }
                 if let value = try table.lookup(line, emptyValueLabel: table.tableLabel, warn: warn) {
+                    if json {
+                        output.standardOutput(jsonRecord(line, decodeForOutput(value, table: table)))
+                        found = true
+                        break
+                    }
                     var out = line
                     if personality == .postalias { out.append(UInt8(ascii: ":")) }
                     out.append(0x09)
@@ -140,7 +146,7 @@ struct OperationContext {
                 }
                 shown = decoded
             }
-            output.standardOutput(key + separator + shown + [0x0A])
+            output.standardOutput(json ? jsonRecord(key, shown) : key + separator + shown + [0x0A])
         }
     }
 
@@ -166,6 +172,17 @@ struct OperationContext {
     }
 
     // MARK: Helpers
+
+    /// `-j` (as Postfix 3.11 spells it) or `--json`: `-q` and `-s` print JSON Lines.
+    private var json: Bool { options.jsonShort || options.extensions.json }
+
+    /// One result as a JSON Lines record: `{"key":KEY,"value":VALUE}`.
+    private func jsonRecord(_ key: [UInt8], _ value: [UInt8]) -> [UInt8] {
+        var object = JSONObject()
+        object.add("key", key)
+        object.add("value", value)
+        return object.line
+    }
 
     private func decodeForOutput(_ value: [UInt8], table: TableReader) -> [UInt8] {
         guard options.base64Files, personality == .postmap else { return value }
