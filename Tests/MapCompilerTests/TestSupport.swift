@@ -8,9 +8,14 @@ import Testing
 let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-/// The built `swiftpostmap`: `$SWIFTPOSTMAP_BIN`, else `.build/debug/swiftpostmap`.
+/// The built `swiftpostmap`: `$SWIFTPOSTMAP_BIN`, else the one built next to the running test
+/// bundle (so `swift test --scratch-path DIR` tests DIR's binary), else `.build/debug/swiftpostmap`.
 let swiftpostmapPath: String = {
     if let path = ProcessInfo.processInfo.environment["SWIFTPOSTMAP_BIN"], !path.isEmpty { return path }
+    if let bundle = CommandLine.arguments.first {
+        let sibling = URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("swiftpostmap")
+        if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling.path }
+    }
     return packageRoot.appendingPathComponent(".build/debug/swiftpostmap").path
 }()
 

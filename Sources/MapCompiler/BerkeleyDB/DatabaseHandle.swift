@@ -235,22 +235,6 @@ struct DatabaseHandle: ~Copyable {
     }
 }
 
-/// Checks a table file with libdb's own verifier without opening it as a database first.
-///
-/// - Returns: `nil` when libdb finds the file sound, else the error.
-/// The corresponding Berkeley DB call is `DB->verify`, which releases the handle itself.
-func verifyTableFile(path: String) -> BerkeleyDBError? {
-    var dbPointer: UnsafeMutablePointer<DB>?
-    let rc = db_create(&dbPointer, nil, 0)
-    guard rc == 0, let db = dbPointer else {
-        return BerkeleyDBError(code: rc, operation: .create, path: path)
-    }
-    // Quiet: diagnostics are reported by the caller, not printed by libdb.
-    db.pointee.set_errfile(db, nil)
-    let verifyRC = db.pointee.verify(db, path, nil, nil, 0)
-    return verifyRC == 0 ? nil : BerkeleyDBError(code: verifyRC, operation: .verify, path: path)
-}
-
 /// The libdb version string, for verbose output.
 var berkeleyDBVersion: String { String(cString: CBerkeleyDB_versionString()) }
 

@@ -48,6 +48,10 @@ public enum ExtensionMode: Sendable, Equatable {
     case resolve
     /// `--test FILE`: expectations checked against the maps.
     case test(String)
+    /// `--check-worker FILE` (internal, not documented): the child process that `--check`
+    /// starts to run libdb's verifier and read the records of one untrusted table file,
+    /// reporting to its parent on standard output.
+    case checkWorker(String)
 }
 
 /// What a map given to `--lint` holds, which decides the rules that apply.
@@ -282,6 +286,7 @@ private func parseLongOption(
     case "--diff": try setMode(.diff)
     case "--resolve": try setMode(.resolve)
     case "--test": try setMode(.test(try value()))
+    case "--check-worker": try setMode(.checkWorker(try value()))
     case "--json": options.extensions.json = true
     case "--werror": options.extensions.warningsAreErrors = true
     case "--main-cf": options.extensions.mainCf = try value()

@@ -19,8 +19,11 @@ struct ExtensionCommands {
             guard !operands.isEmpty else { throw FatalError("usage: --lint [type:]file...") }
             return try runLint(operands: operands, options: options, context: context)
         case .check:
-            guard !operands.isEmpty else { throw FatalError("usage: --check file.db...") }
+            guard !operands.isEmpty else { throw FatalError("usage: --check [type:]file.db...") }
             return try runIntegrityCheck(operands: operands, options: options, context: context)
+        case .checkWorker(let path):
+            guard operands.isEmpty else { throw FatalError("usage: --check-worker file.db") }
+            return runCheckWorker(path: path)
         case .resolve:
             guard !operands.isEmpty else { throw FatalError("usage: --resolve address...") }
             return try runResolve(addresses: operands, options: options, context: context)

@@ -1,8 +1,563 @@
-/// `--check` (being written).
+import Glibc
+
+/// `--check [type:]file.db...`: the integrity of table files.
+///
+/// Every file goes through, in order, and stops at the first step that fails:
+/// 1. plain file checks in this process: it opens, is a regular file, and its meta-data page
+///    (read as bytes, not through libdb) names a hash or btree table whose size is a whole
+///    number of pages, as many as the meta-data page accounts for;
+/// 2. libdb's own verifier (`DB->verify`), then a read-only scan of every record, both in a
+///    worker process (`--check-worker`, see `CheckWorker.swift`), so that libdb crashing or
+///    looping on a hostile file is a finding about the file and not the end of the run;
+/// 3. swiftpostmap's checks on the records, here: the stated type, one trailing-NUL
+///    convention for all records, keys in the folded form of the run's key handling, no
+///    empty keys or values, well-formed UTF-8 in UTF-8 mode, and postalias's `@` entry.
+///
+/// The file is never written: it is opened read-only, under a shared `flock()` (as Postfix
+/// readers take it) for the whole check, and a file that changes meanwhile is reported.
+
+/// How long the worker may stay silent (verifying, or between records) before it is killed:
+/// 30 seconds, more for files so large that verifying them takes longer.
+func workerTimeout(fileSize: Int) -> Double { max(30, Double(fileSize) / 20_000_000) }
+
+/// How long to wait for a writer's exclusive lock on the table to go away.
+let checkLockTimeout = 30.0
+
+/// One finding about a table file.
+struct IntegrityFinding: Equatable, Sendable {
+    enum Severity: String, Sendable {
+        case error
+        case warning
+    }
+
+    let severity: Severity
+    let message: String
+}
+
+/// Everything `--check` found out about one file.
+struct IntegrityReport: Sendable {
+    /// The file as named on the command line (`NAME.db`).
+    let file: String
+    /// The access method libdb opened the file with (or the meta-data page names), if known.
+    var type: AccessMethod? = nil
+    /// The number of records read, when the records could be read.
+    var records: Int? = nil
+    /// `with`, `without`, `mixed` or `none` (no records), when the records could be read.
+    var nul: String? = nil
+    var findings: [IntegrityFinding] = []
+
+    init(file: String) { self.file = file }
+
+    /// No error (warnings allowed).
+    var ok: Bool { !findings.contains { $0.severity == .error } }
+
+    mutating func error(_ message: String) { findings.append(IntegrityFinding(severity: .error, message: message)) }
+    mutating func warning(_ message: String) {
+        findings.append(IntegrityFinding(severity: .warning, message: message))
+    }
+}
+
+/// `--check`: checks every operand, prints the findings (`FILE: error|warning: message`
+/// lines and a summary, or one JSON object per file with `--json`) on standard output.
+///
+/// - Returns: 0 when no file has an error (with `--werror`, nor a warning), else 1. A file
+///   that cannot be checked at all (missing, unreadable, unsupported type) is an error for
+///   that file; the remaining operands are still checked.
 func runIntegrityCheck(
     operands: [String], options: ExtensionOptions, context: OperationContext
 ) throws(FatalError)
     -> Int32
 {
-    throw FatalError("--check is not available yet")
+    // The workers must be waited for: an inherited "ignore SIGCHLD" would reap them unseen.
+    signal(SIGCHLD, SIG_DFL)
+    var errors = 0
+    var warnings = 0
+    var failedFiles = 0
+    for operand in operands {
+        let report = checkTableOperand(operand, context: context)
+        let errorCount = report.findings.count { $0.severity == .error }
+        errors += errorCount
+        warnings += report.findings.count - errorCount
+        if !report.ok { failedFiles += 1 }
+        if options.json {
+            context.output.standardOutput(integrityJSON(report).line)
+        } else {
+            for finding in report.findings {
+                context.output.standardOutput(
+                    Array("\(report.file): \(finding.severity.rawValue): \(finding.message)\n".utf8))
+            }
+        }
+    }
+    if !options.json {
+        let files = operands.count == 1 ? "1 file" : "\(operands.count) files"
+        let summary =
+            "check: \(files), \(operands.count - failedFiles) ok, \(failedFiles) with errors"
+            + " (\(plural(errors, "error")), \(plural(warnings, "warning")))\n"
+        context.output.standardOutput(Array(summary.utf8))
+    }
+    if errors > 0 || (options.warningsAreErrors && warnings > 0) { return 1 }
+    return 0
+}
+
+/// `1 error`, `2 errors`.
+private func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
+/// The JSON Lines object for one file.
+func integrityJSON(_ report: IntegrityReport) -> JSONObject {
+    var object = JSONObject()
+    object.add("file", report.file)
+    object.add("ok", report.ok)
+    if let type = report.type { object.add("type", type.rawValue) } else { object.addNull("type") }
+    if let records = report.records { object.add("records", records) } else { object.addNull("records") }
+    if let nul = report.nul { object.add("nul", nul) } else { object.addNull("nul") }
+    let findings = report.findings.map { finding in
+        var item = JSONObject()
+        item.add("severity", finding.severity.rawValue)
+        item.add("message", finding.message)
+        return item.text
+    }
+    object.add("findings", raw: "[" + findings.joined(separator: ",") + "]")
+    return object
+}
+
+/// Checks one operand: `TYPE:NAME` (the file `NAME.db`, which must be of that type, as
+/// postmap reads `hash:NAME`), `NAME.db` (the file itself, of either type) or a bare `NAME`
+/// (as postmap reads it: `NAME.db` of `default_database_type`).
+func checkTableOperand(_ operand: String, context: OperationContext) -> IntegrityReport {
+    let path: String
+    let statedType: String?
+    if let colon = operand.firstIndex(of: ":"), colon != operand.startIndex, !operand[..<colon].contains("/") {
+        let map = MapArgument(operand)
+        path = map.tablePath
+        statedType = map.explicitType
+    } else if operand.hasSuffix(".db") {
+        path = operand
+        statedType = nil
+    } else {
+        path = operand + ".db"
+        statedType = context.defaultType
+    }
+    var report = IntegrityReport(file: path)
+    var stated: AccessMethod? = nil
+    if let statedType {
+        guard case .berkeley(let method) = MapTypeSupport(type: statedType) else {
+            report.error("unsupported dictionary type: \(statedType) (--check reads hash and btree tables)")
+            return report
+        }
+        stated = method
+    }
+    checkTableFile(path: path, stated: stated, operand: operand, context: context, into: &report)
+    return report
+}
+
+/// The checks of one table file (see the top of this file), findings added to `report`.
+private func checkTableFile(
+    path: String, stated: AccessMethod?, operand: String, context: OperationContext,
+    into report: inout IntegrityReport
+) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected just below.
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    guard descriptor >= 0 else { return report.error("cannot open: \(systemErrorText(errno))") }
+    defer { close(descriptor) }
+    var before = stat()
+    guard fstat(descriptor, &before) == 0 else { return report.error("cannot stat: \(systemErrorText(errno))") }
+    guard before.st_mode & S_IFMT == S_IFREG else { return report.error("not a regular file") }
+    let size = Int(before.st_size)
+    guard size > 0 else { return report.error("empty file (0 bytes): not a Berkeley DB table") }
+    if let problem = lockShared(descriptor, timeout: checkLockTimeout) { return report.error(problem) }
+    defer { _ = flock(descriptor, LOCK_UN) }
+
+    // 1. The meta-data page, read as bytes.
+    var start = [UInt8](repeating: 0, count: min(size, 512))
+    let count = start.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+    guard count >= 0 else { return report.error("cannot read: \(systemErrorText(errno))") }
+    start.removeSubrange(count...)
+    guard let header = TableFileHeader(start) else {
+        if size < TableFileHeader.minimumLength {
+            return report.error("too short for a Berkeley DB table (\(size) bytes)")
+        }
+        let text = start.allSatisfy {
+            $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20...0x7E).contains($0) || $0 >= 0x80
+        }
+        return report.error(
+            "not a Berkeley DB file (no hash or btree magic number)"
+                + (text ? "; it looks like text: a source file rather than its table?" : ""))
+    }
+    guard case .table(let headerMethod) = header.kind else {
+        if case .otherBerkeleyDB(let name) = header.kind {
+            report.error("a Berkeley DB \(name) file, not a hash or btree table")
+        }
+        return
+    }
+    report.type = headerMethod
+    checkHeader(header, size: size, into: &report)
+    guard report.ok else { return }
+    // A table of the other type is still checked in full.
+    if let stated, stated != headerMethod {
+        report.error("a \(headerMethod.rawValue) table, not \(stated.rawValue) as stated (\(operand))")
+    }
+
+    // 2. libdb's verifier and the records, in a worker process.
+    guard let resolved = resolvedPath(path) else {
+        return report.error("cannot resolve the path: \(systemErrorText(errno))")
+    }
+    var scan = RecordChecker(handling: context.handling, personality: context.personality)
+    runWorker(path: resolved, fileSize: size, scan: &scan, into: &report)
+
+    // The file must still be the one that was checked, unchanged.
+    var after = stat()
+    var named = stat()
+    if fstat(descriptor, &after) != 0 || stat(resolved, &named) != 0 || named.st_ino != before.st_ino
+        || named.st_dev != before.st_dev || after.st_size != before.st_size
+        || after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec
+    {
+        report.error("the file changed while it was being checked; check it again")
+    }
+
+    // 3. Our checks on the records.
+    guard scan.complete else { return }
+    report.records = scan.records
+    report.nul = scan.nulConvention
+    report.findings += scan.findings()
+}
+
+/// The meta-data page's own consistency with the file.
+private func checkHeader(_ header: TableFileHeader, size: Int, into report: inout IntegrityReport) {
+    if header.encrypted { report.error("encrypted table: Postfix cannot read it") }
+    guard header.hasValidPageSize else {
+        return report.error("invalid page size \(header.pageSize) in the meta-data page")
+    }
+    let pageSize = Int(header.pageSize)
+    if size % pageSize != 0 {
+        report.error(
+            "truncated or padded: \(size) bytes is not a whole number of \(pageSize)-byte pages")
+    }
+    let pages = size / pageSize
+    let expected = Int(header.lastPage) + 1
+    if pages < expected {
+        report.error(
+            "truncated: the meta-data page accounts for \(plural(expected, "page")), the file holds \(pages)")
+    }
+    if header.byteSwapped {
+        report.warning("stored in the other byte order (written on another kind of machine); libdb converts every page")
+    }
+}
+
+/// Takes a shared `flock()` on `descriptor`, waiting at most `timeout` seconds for a writer.
+///
+/// - Returns: `nil` when locked, else the problem.
+private func lockShared(_ descriptor: Int32, timeout: Double) -> String? {
+    var waited = 0.0
+    while flock(descriptor, LOCK_SH | LOCK_NB) != 0 {
+        switch errno {
+        case EINTR: continue
+        case EWOULDBLOCK:
+            guard waited < timeout else {
+                return "locked by another process (a table being rebuilt?) for more than \(Int(timeout)) seconds"
+            }
+            usleep(50_000)
+            waited += 0.05
+        default:
+            return "cannot lock: \(systemErrorText(errno))"
+        }
+    }
+    return nil
+}
+
+/// The absolute path of `path` with every symbolic link resolved, so that the worker opens
+/// the same file (table readers refuse a symbolic link as the last component).
+private func resolvedPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+/// This very program, to run as the worker: `/proc/self/exe`, or without `/proc` the path it
+/// was started by (when that names a file).
+private var workerExecutable: String {
+    if access("/proc/self/exe", X_OK) == 0 { return "/proc/self/exe" }
+    if let first = CommandLine.arguments.first, first.contains("/") { return first }
+    return "/proc/self/exe"
+}
+
+/// Runs the worker on `path` and feeds its report into `scan` and `report`.
+private func runWorker(path: String, fileSize: Int, scan: inout RecordChecker, into report: inout IntegrityReport) {
+    var reader = WorkerFrameReader()
+    var state = WorkerProgress()
+    let timeout = workerTimeout(fileSize: fileSize)
+    let ending = superviseWorker(
+        executable: workerExecutable, arguments: ["swiftpostmap", "--main-cf", "/dev/null", "--check-worker", path],
+        inactivityTimeout: timeout
+    ) { bytes in
+        reader.append(bytes)
+        do throws(WorkerFrameReader.ProtocolError) {
+            while let (tag, payload) = try reader.next() {
+                guard state.accept(tag, payload, scan: &scan) else { return false }
+            }
+        } catch {
+            state.protocolProblem = error.text
+            return false
+        }
+        return true
+    }
+    if reader.hasPartialFrame && state.protocolProblem == nil && ending == .exited(0) {
+        state.protocolProblem = "the report ends inside a frame"
+    }
+    state.conclude(ending: ending, timeout: timeout, scan: &scan, into: &report)
+}
+
+/// What the worker has reported so far.
+private struct WorkerProgress {
+    var greeted = false
+    var verified = false
+    var libraryMessages: [String] = []
+    var omittedMessages = 0
+    var verifyCode: Int32 = 0
+    var verifyReason = ""
+    var type: String? = nil
+    var failure: String? = nil
+    var done = false
+    var protocolProblem: String? = nil
+
+    /// Takes one frame; `false` stops the worker (the report does not follow the protocol).
+    mutating func accept(_ tag: WorkerFrameTag, _ payload: ArraySlice<UInt8>, scan: inout RecordChecker) -> Bool {
+        let text = String(decoding: payload, as: UTF8.self)
+        guard greeted || tag == .hello else {
+            protocolProblem = "no greeting"
+            return false
+        }
+        switch tag {
+        case .hello:
+            guard text == workerGreeting else {
+                protocolProblem = "unexpected greeting"
+                return false
+            }
+            greeted = true
+        case .message:
+            libraryMessages.append(text)
+        case .verified:
+            guard payload.count >= 8 else {
+                protocolProblem = "short verdict"
+                return false
+            }
+            verified = true
+            verifyCode = Int32(bitPattern: littleEndianWord(payload, at: payload.startIndex))
+            omittedMessages = Int(littleEndianWord(payload, at: payload.startIndex + 4))
+            verifyReason = String(decoding: payload.dropFirst(8), as: UTF8.self)
+        case .type:
+            type = text
+        case .record:
+            guard type != nil, payload.count >= 4 else {
+                protocolProblem = "misplaced or short record"
+                return false
+            }
+            let keyLength = Int(littleEndianWord(payload, at: payload.startIndex))
+            guard keyLength <= payload.count - 4 else {
+                protocolProblem = "record key longer than the record"
+                return false
+            }
+            let keyStart = payload.startIndex + 4
+            scan.add(key: payload[keyStart..<(keyStart + keyLength)], value: payload[(keyStart + keyLength)...])
+        case .failure:
+            failure = text
+        case .done:
+            done = true
+        }
+        return true
+    }
+
+    /// Turns the report and the way the worker ended into findings.
+    func conclude(ending: WorkerEnding, timeout: Double, scan: inout RecordChecker, into report: inout IntegrityReport)
+    {
+        for message in libraryMessages {
+            if verifyCode != 0 {
+                report.error("libdb verification: \(message)")
+            } else {
+                report.warning("libdb verification passed with a message: \(message)")
+            }
+        }
+        if omittedMessages > 0 {
+            let severity: IntegrityFinding.Severity = verifyCode != 0 ? .error : .warning
+            report.findings.append(
+                IntegrityFinding(
+                    severity: severity, message: "libdb verification: \(plural(omittedMessages, "more message"))"))
+        }
+        if verified && verifyCode != 0 && libraryMessages.isEmpty {
+            report.error("libdb verification failed: \(verifyReason)")
+        }
+        let phase = !verified ? "verifying the file" : "reading the records (after verification passed)"
+        switch ending {
+        case .notStarted(let code):
+            return report.error("cannot start the check worker: \(systemErrorText(code))")
+        case .signaled(let signal):
+            return report.error(
+                "libdb crashed while \(phase) (\(signalName(signal)) in the worker process): the file is corrupt")
+        case .timedOut:
+            return report.error(
+                "libdb did not finish \(phase) within \(Int(timeout)) seconds; the worker process was stopped:"
+                    + " the file is corrupt or hostile")
+        case .stopped:
+            return report.error(
+                "internal error: the check worker's report is malformed (\(protocolProblem ?? "read error"))")
+        case .exited(let status):
+            if let protocolProblem {
+                return report.error("internal error: the check worker's report is malformed (\(protocolProblem))")
+            }
+            guard greeted, done else {
+                return report.error(
+                    "the check worker ended early (exit status \(status)) while \(phase): the file is corrupt"
+                        + " or too large")
+            }
+        }
+        guard verified, verifyCode == 0 else { return }
+        if let failure { return report.error("cannot read the table after verification: \(failure)") }
+        switch type {
+        case "hash": report.type = .hash
+        case "btree": report.type = .btree
+        default:
+            report.type = nil
+            return report.error("not a hash or btree table (libdb opens it as another access method, such as recno)")
+        }
+        scan.complete = true
+    }
+}
+
+// MARK: - Checks on the records
+
+/// How many records failed one check, and the first key that did.
+private struct Tally {
+    var count = 0
+    var first: [UInt8]? = nil
+
+    mutating func note(_ key: ArraySlice<UInt8>) {
+        count += 1
+        if first == nil { first = Array(key) }
+    }
+
+    /// ` (first: "key")`, for messages; `label` replaces `first`.
+    func example(_ label: String = "first") -> String {
+        first.map { " (\(label): \"\(printable($0, keepUTF8: true))\")" } ?? ""
+    }
+}
+
+/// swiftpostmap's checks on every record of a table, fed one record at a time.
+struct RecordChecker {
+    let handling: KeyHandling
+    let personality: Personality
+    /// Every record was read (the worker finished normally).
+    var complete = false
+    private(set) var records = 0
+    private var withNUL = Tally()
+    private var withoutNUL = Tally()
+    private var unfolded = Tally()
+    private var emptyKeys = 0
+    private var emptyValues = Tally()
+    private var keysWithNUL = Tally()
+    private var valuesWithNUL = Tally()
+    private var unevenNUL = Tally()
+    private var invalidKeys = Tally()
+    private var invalidValues = Tally()
+    private var hasAliasEntry = false
+
+    init(handling: KeyHandling, personality: Personality) {
+        self.handling = handling
+        self.personality = personality
+    }
+
+    /// postalias's bookkeeping entries, stored unfolded and without a trailing NUL whatever
+    /// the other records use.
+    private static let aliasBookkeeping: Set<[UInt8]> = [Array("YP_LAST_MODIFIED".utf8), Array("YP_MASTER_NAME".utf8)]
+
+    /// Takes one record exactly as stored.
+    mutating func add(key rawKey: ArraySlice<UInt8>, value rawValue: ArraySlice<UInt8>) {
+        records += 1
+        let keyHasNUL = rawKey.last == 0
+        let valueHasNUL = rawValue.last == 0
+        let key = keyHasNUL ? rawKey.dropLast() : rawKey
+        let value = valueHasNUL ? rawValue.dropLast() : rawValue
+        if !keyHasNUL && Self.aliasBookkeeping.contains(Array(key)) { return }
+        if keyHasNUL { withNUL.note(key) } else { withoutNUL.note(key) }
+        if keyHasNUL != valueHasNUL { unevenNUL.note(key) }
+        if key.contains(0) { keysWithNUL.note(key) }
+        if value.contains(0) { valuesWithNUL.note(key) }
+        if key.isEmpty { emptyKeys += 1 }
+        if value.isEmpty { emptyValues.note(key) }
+        if key.elementsEqual([UInt8(ascii: "@")]) { hasAliasEntry = true }
+        if handling.folding != .none, !handling.folding.fold(Array(key)).elementsEqual(key) { unfolded.note(key) }
+        if handling.utf8 {
+            if !isASCII(key), !isValidUTF8(Array(key)) { invalidKeys.note(key) }
+            if !isASCII(value), !isValidUTF8(Array(value)) { invalidValues.note(key) }
+        }
+    }
+
+    /// `with`, `without`, `mixed` or `none`.
+    var nulConvention: String {
+        switch (withNUL.count > 0, withoutNUL.count > 0) {
+        case (true, true): return "mixed"
+        case (true, false): return "with"
+        case (false, true): return "without"
+        case (false, false): return "none"
+        }
+    }
+
+    /// The findings about the records seen.
+    func findings() -> [IntegrityFinding] {
+        var report = IntegrityReport(file: "")
+        if withNUL.count > 0 && withoutNUL.count > 0 {
+            report.error(
+                "mixed trailing-NUL convention: \(plural(withNUL.count, "record")) with a trailing NUL"
+                    + "\(withNUL.example()), \(withoutNUL.count) without\(withoutNUL.example()); Postfix keeps to the"
+                    + " kind its first successful lookup finds, so the records of the other kind become unreachable")
+        } else if handling.nul == .withNUL && withoutNUL.count > 0 {
+            report.error("no record has a trailing NUL, but -N says every record has one")
+        } else if handling.nul == .withoutNUL && withNUL.count > 0 {
+            report.error("every record has a trailing NUL, but -n says none has")
+        }
+        if unevenNUL.count > 0 {
+            report.warning(
+                "\(plural(unevenNUL.count, "record")) with a trailing NUL on only one of key and value"
+                    + unevenNUL.example())
+        }
+        if unfolded.count > 0 {
+            let scheme = handling.folding == .ascii ? "ASCII" : "Unicode"
+            report.error(
+                "\(plural(unfolded.count, "key")) not in folded form (\(scheme) case folding), as in a table built"
+                    + " with -f: Postfix folds lookup keys, so these entries never match\(unfolded.example());"
+                    + " check with -f if the table is meant to keep case")
+        }
+        if invalidKeys.count > 0 {
+            report.error(
+                "\(plural(invalidKeys.count, "key")) not valid UTF-8 (UTF-8 mode: Postfix never looks them up)"
+                    + invalidKeys.example())
+        }
+        if invalidValues.count > 0 {
+            report.error(
+                "\(plural(invalidValues.count, "value")) not valid UTF-8 (UTF-8 mode: looking up their keys"
+                    + " fails with an error)" + invalidValues.example("first key"))
+        }
+        if emptyKeys > 0 {
+            report.warning("\(plural(emptyKeys, "record")) with an empty key (Postfix does not look up empty keys)")
+        }
+        if emptyValues.count > 0 {
+            report.warning(
+                "\(plural(emptyValues.count, "record")) with an empty value (Postfix answers \"not found\")"
+                    + emptyValues.example("first key"))
+        }
+        if keysWithNUL.count > 0 {
+            report.warning(
+                "\(plural(keysWithNUL.count, "key")) with a NUL byte before the end (Postfix cannot look them up)"
+                    + keysWithNUL.example())
+        }
+        if valuesWithNUL.count > 0 {
+            report.warning(
+                "\(plural(valuesWithNUL.count, "value")) with a NUL byte before the end (Postfix sees only the"
+                    + " part before it)" + valuesWithNUL.example("first key"))
+        }
+        if personality == .postalias && !hasAliasEntry {
+            report.error(
+                "no \"@\" entry: postalias writes one into every table (sendmail compatibility); the table was"
+                    + " not written by postalias, or not completely")
+        }
+        return report.findings
+    }
 }
