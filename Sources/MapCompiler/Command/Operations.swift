@@ -83,7 +83,7 @@ struct OperationContext {
             let table = try openTable(map)
             defer { table.close() }
             if let value = try table.lookup(keyBytes, warn: warn) {
-                let shown = decodeForOutput(value, table: table)
+                let shown = try decodedFileValue(value, key: keyBytes, table: table)
                 output.standardOutput(json ? jsonRecord(keyBytes, shown) : shown + [0x0A])
                 return 0
             }
@@ -91,13 +91,17 @@ struct OperationContext {
         return 1
     }
 
-    /// `-q -`: every line of standard input is a key; maps are opened when first needed.
+    /// `-q -`: every line of standard input is a key (with `-b`/`-h`: every key derived from
+    /// the message on standard input); maps are opened when first needed.
     func queryStandardInput(_ maps: [MapArgument]) throws(FatalError) -> Int32 {
+        let messageOptions =
+            options.bodyQuery || options.headerQuery ? try MessageKeyOptions(options, config: config) : nil
         let data = input.readAllInput()
+        let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
         var tables: [TableReader?] = Array(repeating: nil, count: maps.count)
         defer { for table in tables { table?.close() } }
         var found = false
-        for line in standardInputLines(data) {
+        for line in keys {
             for (index, map) in maps.enumerated() {
                 let table: TableReader
                 if let open = tables[index] {
@@ -134,17 +138,14 @@ struct OperationContext {
         defer { table.close() }
         let separator: [UInt8] = personality == .postalias ? [UInt8(ascii: ":"), 0x09] : [0x09]
         try table.forEachRecord(warn: warn) { key, value in
+            if !key.isEmpty && value.isEmpty { warnEmptyValue(key: key, label: table.typedLabel) }
             var shown = value
-            if options.base64Files {
+            if options.base64Files && personality == .postmap {
                 guard let decoded = base64Decoded(value) else {
-                    warn(
-                        Diagnostic(
-                            .warning,
-                            Array("table \(table.typedLabel): key ".utf8) + key
-                                + Array(": malformed BASE64 value: ".utf8) + value.prefix(30)))
+                    warn(malformedBase64Warning(key: key, value: value, table: table))
                     return
                 }
-                shown = decoded
+                shown = Array(decoded.prefix(while: { $0 != 0 }))
             }
             output.standardOutput(json ? jsonRecord(key, shown) : key + separator + shown + [0x0A])
         }
@@ -155,6 +156,11 @@ struct OperationContext {
     /// `-d key` / `-d -`: delete from every map; status 0 when anything was deleted.
     func delete(_ key: String, from maps: [MapArgument]) throws(FatalError) -> Int32 {
         let keys: [[UInt8]] = key == "-" ? standardInputLines(input.readAllInput()) : [Array(key.utf8)]
+        if key == "-" {
+            // postmap opens every map before it reads a key: a map that cannot be opened
+            // stops the run before anything is deleted.
+            for map in maps { try openTable(map, writable: true).close() }
+        }
         var deletedAny = false
         for map in maps {
             deletedAny = try deleteKeys(keys, from: map) || deletedAny
@@ -182,6 +188,41 @@ struct OperationContext {
         object.add("key", key)
         object.add("value", value)
         return object.line
+    }
+
+    /// `-q` with `-F`: the value base64-decoded and cut at its first NUL, as postmap prints
+    /// it (with the empty-value warnings, naming `emptyValueLabel` or else the table as typed,
+    /// when nothing is left of a non-empty value).
+    ///
+    /// - Throws: `table TYPE:NAME.db: query error` after a warning when the value is not
+    ///   base64.
+    private func decodedFileValue(
+        _ value: [UInt8], key: [UInt8], table: TableReader, emptyValueLabel: String? = nil
+    ) throws(FatalError) -> [UInt8] {
+        guard options.base64Files, personality == .postmap else { return value }
+        guard let decoded = base64Decoded(value) else {
+            warn(malformedBase64Warning(key: key, value: value, table: table))
+            throw FatalError("table \(table.tableLabel): query error")
+        }
+        let shown = Array(decoded.prefix(while: { $0 != 0 }))
+        // An empty stored value has had its warnings from the lookup already.
+        if shown.isEmpty && !value.isEmpty { warnEmptyValue(key: key, label: emptyValueLabel ?? table.typedLabel) }
+        return shown
+    }
+
+    /// `table TYPE:NAME.db: key KEY: malformed BASE64 value: FIRST-30-BYTES`.
+    private func malformedBase64Warning(key: [UInt8], value: [UInt8], table: TableReader) -> Diagnostic {
+        Diagnostic(
+            .warning,
+            Array("table \(table.tableLabel): key ".utf8) + key + Array(": malformed BASE64 value: ".utf8)
+                + value.prefix(30))
+    }
+
+    /// Postfix's two warnings about a value that is empty.
+    private func warnEmptyValue(key: [UInt8], label: String) {
+        let text = Array("table \(label): key ".utf8) + key + Array(": empty string result is not allowed".utf8)
+        warn(Diagnostic(.warning, text))
+        warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
     }
 
     private func decodeForOutput(_ value: [UInt8], table: TableReader) -> [UInt8] {

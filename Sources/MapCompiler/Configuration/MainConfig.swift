@@ -51,7 +51,8 @@ public struct MainConfig: Sendable, Equatable {
         self.directory = directory
     }
 
-    /// Finds and reads main.cf.
+    /// Finds and reads main.cf, and checks the parameters postmap uses as Postfix checks
+    /// them at start-up (so a broken value is fatal in every mode).
     ///
     /// - Parameters:
     ///   - explicitDirectory: the `-c` argument, if any.
@@ -64,7 +65,9 @@ public struct MainConfig: Sendable, Equatable {
         let path = directory + "/main.cf"
         switch readWholeFile(path) {
         case .success(let bytes):
-            return try MainConfig(text: bytes, path: path, directory: directory, warn: warn)
+            let config = try MainConfig(text: bytes, path: path, directory: directory, warn: warn)
+            try config.validate(warn: warn)
+            return config
         case .failure(let error):
             if named == nil && error.code == ENOENT { return MainConfig() }
             throw FatalError("open \(path): \(error.text)")
@@ -75,7 +78,9 @@ public struct MainConfig: Sendable, Equatable {
     public static func load(file: String, warn: (Diagnostic) -> Void) throws(FatalError) -> MainConfig {
         switch readWholeFile(file) {
         case .success(let bytes):
-            return try MainConfig(text: bytes, path: file, directory: directoryName(of: file), warn: warn)
+            let config = try MainConfig(text: bytes, path: file, directory: directoryName(of: file), warn: warn)
+            try config.validate(warn: warn)
+            return config
         case .failure(let error):
             throw FatalError("open \(file): \(error.text)")
         }
@@ -84,138 +89,183 @@ public struct MainConfig: Sendable, Equatable {
     /// Sets a parameter (as `-o name=value` would, or a test does).
     public mutating func set(_ name: String, _ value: String) { parameters[name] = value }
 
+    /// Evaluates the parameters postmap and postalias use in the order Postfix's start-up
+    /// does (`compatibility_level`, `smtputf8_enable`, `myhostname`, `mydomain`,
+    /// `default_database_type`, `berkeley_db_create_buffer_size`,
+    /// `berkeley_db_read_buffer_size`): the first bad one is fatal, after the warnings
+    /// Postfix prints for it.
+    func validate(warn: (Diagnostic) -> Void) throws(FatalError) {
+        _ = try compatibilityLevelValue(warn: warn)
+        _ = try smtputf8Value(warn: warn)
+        let hostname = try hostnameValue(warn: warn)
+        try checkHostname("myhostname", hostname, warn: warn)
+        try checkHostname("mydomain", try domainValue(hostname: hostname, warn: warn), warn: warn)
+        _ = try databaseTypeValue(warn: warn)
+        _ = try positiveNumber("berkeley_db_create_buffer_size", default: 16_777_216, warn: warn)
+        _ = try positiveNumber("berkeley_db_read_buffer_size", default: 131_072, warn: warn)
+    }
+
     // MARK: - Parameters postmap uses
 
     /// `default_database_type` (default `hash`).
     public func defaultDatabaseType() throws(FatalError) -> String {
-        let value = try expanded("default_database_type") ?? "hash"
-        if value.isEmpty { throw FatalError("bad string length 0 < 1: default_database_type = ") }
-        return value
+        try databaseTypeValue(warn: { _ in })
     }
 
     /// Whether UTF-8 mode is on: `smtputf8_enable`, whose default depends on
     /// `compatibility_level` (`no` below level 1, `yes` from 1 on).
     public func smtputf8Enabled() throws(FatalError) -> Bool {
-        if let value = try expanded("smtputf8_enable") {
-            return try boolean("smtputf8_enable", value)
-        }
-        let level = try expanded("compatibility_level") ?? "0"
-        return compatibilityLevelAtLeastOne(level)
+        try smtputf8Value(warn: { _ in })
     }
 
     /// `berkeley_db_create_buffer_size` (default 16777216).
     public func createBufferSize() throws(FatalError) -> Int {
-        try number("berkeley_db_create_buffer_size", default: 16_777_216)
+        try positiveNumber("berkeley_db_create_buffer_size", default: 16_777_216, warn: { _ in })
     }
 
     /// `berkeley_db_read_buffer_size` (default 131072).
     public func readBufferSize() throws(FatalError) -> Int {
-        try number("berkeley_db_read_buffer_size", default: 131_072)
+        try positiveNumber("berkeley_db_read_buffer_size", default: 131_072, warn: { _ in })
     }
 
-    /// `myhostname` (default: the system's host name), for postalias's `YP_MASTER_NAME`.
+    /// `myhostname` (default: the system's host name, with `.$mydomain` or `.localdomain`
+    /// appended when it has no dot), for postalias's `YP_MASTER_NAME`.
     public func myhostname() throws(FatalError) -> String {
-        if let value = try expanded("myhostname") { return value }
+        try hostnameValue(warn: { _ in })
+    }
+
+    // MARK: - Evaluation
+
+    private func compatibilityLevelValue(warn: (Diagnostic) -> Void) throws(FatalError) -> Int {
+        let value = try expandedBytes("compatibility_level", warn: warn) ?? Array("0".utf8)
+        guard let level = compatibilityLevel(value) else {
+            throw FatalError(bytes: Array("malformed compatibility level syntax: \"".utf8) + value + [0x22])
+        }
+        return level
+    }
+
+    private func smtputf8Value(warn: (Diagnostic) -> Void) throws(FatalError) -> Bool {
+        var value = try expandedBytes("smtputf8_enable", warn: warn) ?? []
+        if parameters["smtputf8_enable"] == nil {
+            // Postfix's default: ${{$compatibility_level} <level {1} ? {no} : {yes}}
+            value = try expand(Array("${{$compatibility_level} <level {1} ? {no} : {yes}}".utf8), warn: warn)
+        }
+        switch String(decoding: value, as: UTF8.self).lowercased() {
+        case "yes": return true
+        case "no": return false
+        default: throw FatalError(bytes: Array("bad boolean configuration: smtputf8_enable = ".utf8) + value)
+        }
+    }
+
+    private func hostnameValue(warn: (Diagnostic) -> Void) throws(FatalError) -> String {
+        if let value = try expandedBytes("myhostname", warn: warn) {
+            if value.isEmpty { throw FatalError("bad string length 0 < 1: myhostname = ") }
+            return String(decoding: value, as: UTF8.self)
+        }
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if name.contains(".") { return name }
+        let domain = try expandedBytes("mydomain", warn: warn).map { String(decoding: $0, as: UTF8.self) }
+        return name + "." + (domain ?? "localdomain")
+    }
+
+    /// `mydomain`: as set, else the host name without its first label, else `localdomain`.
+    private func domainValue(hostname: String, warn: (Diagnostic) -> Void) throws(FatalError) -> String {
+        if let value = try expandedBytes("mydomain", warn: warn) {
+            if value.isEmpty { throw FatalError("bad string length 0 < 1: mydomain = ") }
+            return String(decoding: value, as: UTF8.self)
+        }
+        guard let dot = hostname.firstIndex(of: ".") else { return "localdomain" }
+        return String(hostname[hostname.index(after: dot)...])
+    }
+
+    /// Postfix's `valid_hostname` check of `myhostname`/`mydomain`, with its warning.
+    private func checkHostname(_ name: String, _ value: String, warn: (Diagnostic) -> Void) throws(FatalError) {
+        if let problem = hostnameProblem(Array(value.utf8)) {
+            warn(Diagnostic(.warning, Array("valid_hostname: ".utf8) + problem))
+            throw FatalError(
+                "file \(directory ?? MainConfig.defaultDirectory)/main.cf: parameter \(name): bad parameter value: "
+                    + value)
+        }
+    }
+
+    private func databaseTypeValue(warn: (Diagnostic) -> Void) throws(FatalError) -> String {
+        let value = try expandedBytes("default_database_type", warn: warn) ?? Array("hash".utf8)
+        if value.isEmpty { throw FatalError("bad string length 0 < 1: default_database_type = ") }
+        return String(decoding: value, as: UTF8.self)
+    }
+
+    /// An `int` parameter with minimum 1: C `strtol` of the whole value, within `int`.
+    private func positiveNumber(
+        _ name: String, default fallback: Int, warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> Int {
+        guard let value = try expandedBytes(name, warn: warn) else { return fallback }
+        let parsed = cStrtol(value)
+        guard !value.isEmpty, parsed.end == value.count, !parsed.overflow, Int32(exactly: parsed.value) != nil else {
+            throw FatalError(bytes: Array("bad numerical configuration: \(name) = ".utf8) + value)
+        }
+        if parsed.value < 1 { throw FatalError("invalid \(name) parameter value \(parsed.value) < 1") }
+        return parsed.value
     }
 
     // MARK: - Values
 
-    /// The value of `name` with `$name`, `${name}`, `$(name)`, `${name?text}` and
-    /// `${name:text}` expanded, or `nil` when main.cf does not set it.
+    /// The value of `name` with `$name` references and Postfix's conditional and relational
+    /// forms expanded (see ``MacroExpander``), or `nil` when main.cf does not set it.
     public func expanded(_ name: String) throws(FatalError) -> String? {
+        try expandedBytes(name, warn: { _ in }).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private func expandedBytes(_ name: String, warn: (Diagnostic) -> Void) throws(FatalError) -> [UInt8]? {
         guard let raw = parameters[name] else { return nil }
-        var depth = 0
-        return try expand(raw, depth: &depth)
+        return try expand(Array(raw.utf8), warn: warn)
     }
 
-    private func expand(_ text: String, depth: inout Int) throws(FatalError) -> String {
-        depth += 1
-        if depth > 100 { throw FatalError("unreasonable macro call nesting: \"\(text)\"") }
-        defer { depth -= 1 }
-        var out = ""
-        var chars = Array(text)
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            guard c == "$", i + 1 < chars.count else {
-                out.append(c)
-                i += 1
-                continue
-            }
-            let next = chars[i + 1]
-            if next == "{" || next == "(" {
-                let close: Character = next == "{" ? "}" : ")"
-                var level = 0
-                var j = i + 1
-                var end: Int? = nil
-                while j < chars.count {
-                    if chars[j] == next { level += 1 }
-                    if chars[j] == close {
-                        level -= 1
-                        if level == 0 {
-                            end = j
-                            break
-                        }
-                    }
-                    j += 1
-                }
-                guard let stop = end else {
-                    throw FatalError("dictionary mail_dict: macro processing error")
-                }
-                let inner = String(chars[(i + 2)..<stop])
-                if let op = inner.firstIndex(where: { $0 == "?" || $0 == ":" }) {
-                    let key = String(inner[..<op])
-                    let alternative = String(inner[inner.index(after: op)...])
-                    let isSet = !(try lookup(key, depth: &depth) ?? "").isEmpty
-                    if (inner[op] == "?") == isSet { out += try expand(alternative, depth: &depth) }
-                } else {
-                    out += try lookup(inner, depth: &depth) ?? ""
-                }
-                i = stop + 1
-            } else if next.isLetter || next.isNumber || next == "_" {
-                var j = i + 1
-                while j < chars.count && (chars[j].isLetter || chars[j].isNumber || chars[j] == "_") { j += 1 }
-                out += try lookup(String(chars[(i + 1)..<j]), depth: &depth) ?? ""
-                i = j
-            } else {
-                out.append(c)
-                i += 1
-            }
+    private func expand(_ text: [UInt8], warn: (Diagnostic) -> Void) throws(FatalError) -> [UInt8] {
+        let parameters = self.parameters
+        let result = MacroExpander.expand(text) { name in
+            // Postfix has evaluated compatibility_level (default 0) before anything else.
+            parameters[name].map { Array($0.utf8) } ?? (name == "compatibility_level" ? Array("0".utf8) : nil)
         }
-        chars.removeAll()
-        return out
-    }
-
-    private func lookup(_ name: String, depth: inout Int) throws(FatalError) -> String? {
-        guard let raw = parameters[name] else { return nil }
-        return try expand(raw, depth: &depth)
-    }
-
-    private func boolean(_ name: String, _ value: String) throws(FatalError) -> Bool {
-        switch value.lowercased() {
-        case "yes", "true": return true
-        case "no", "false": return false
-        default: throw FatalError("bad boolean configuration: \(name) = \(value)")
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let failure):
+            for warning in failure.warnings { warn(warning) }
+            throw failure.fatal
         }
-    }
-
-    private func number(_ name: String, default fallback: Int) throws(FatalError) -> Int {
-        guard let value = try expanded(name) else { return fallback }
-        guard let number = Int(value), number >= 0 else {
-            throw FatalError("bad numerical configuration: \(name) = \(value)")
-        }
-        return number
     }
 }
 
-/// `compatibility_level` is a dotted number (`0`, `2`, `3.6`); level 1 switched
-/// `smtputf8_enable` on.
-private func compatibilityLevelAtLeastOne(_ level: String) -> Bool {
-    let major = level.split(separator: ".").first.flatMap { Int($0) } ?? 0
-    return major >= 1
+/// What Postfix's `valid_hostname` objects to in `name` (labels of letters, digits, `_` and
+/// inner `-`, at most 63 bytes each, 255 in all, not all digits), or `nil` when it is valid.
+private func hostnameProblem(_ name: [UInt8]) -> [UInt8]? {
+    let shown = Array(name.prefix(100))
+    if name.isEmpty { return Array("empty hostname".utf8) }
+    var labelLength = 0
+    var nonNumeric = false
+    for (index, byte) in name.enumerated() {
+        let next: UInt8? = index + 1 < name.count ? name[index + 1] : nil
+        if isASCIIAlphanumeric(byte) || byte == UInt8(ascii: "_") {
+            labelLength += 1
+            if labelLength > 63 { return Array("hostname label too long: ".utf8) + shown }
+            if !(byte >= 0x30 && byte <= 0x39) { nonNumeric = true }
+        } else if byte == UInt8(ascii: ".") {
+            if labelLength == 0 || next == nil { return Array("misplaced delimiter: ".utf8) + shown }
+            labelLength = 0
+        } else if byte == UInt8(ascii: "-") {
+            labelLength += 1
+            if labelLength == 1 || next == nil || next == UInt8(ascii: ".") {
+                return Array("misplaced hyphen: ".utf8) + shown
+            }
+        } else {
+            return Array("invalid character \(byte)(decimal): ".utf8) + shown
+        }
+    }
+    if !nonNumeric { return Array("numeric hostname: ".utf8) + shown }
+    if name.count > 255 { return Array("bad length \(name.count) for ".utf8) + shown + Array("...".utf8) }
+    return nil
 }
 
 /// Reads a whole file; the error is the `errno` of the failing call.

@@ -49,42 +49,35 @@ func base64Encoded(_ bytes: [UInt8]) -> [UInt8] {
     return out
 }
 
-/// Decodes standard base64; `nil` when the text is not valid base64.
+/// Decodes base64 as Postfix's `base64_decode` does (`-F` queries and listings): the length
+/// must be a multiple of four; each group of four needs two valid characters, and decoding
+/// stops (ignoring the rest) at the first `=` in the third or fourth place. `nil` when the
+/// text is not valid in that sense.
 func base64Decoded(_ text: [UInt8]) -> [UInt8]? {
-    var values: [UInt8] = []
-    values.reserveCapacity(text.count)
-    var padding = 0
-    for byte in text {
+    guard text.count % 4 == 0 else { return nil }
+    func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(byte - 65)
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(byte - 71)
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(byte + 4)
-        case UInt8(ascii: "+"): values.append(62)
-        case UInt8(ascii: "/"): values.append(63)
-        case UInt8(ascii: "="):
-            padding += 1
-            continue
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte - 65
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return byte - 71
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte + 4
+        case UInt8(ascii: "+"): return 62
+        case UInt8(ascii: "/"): return 63
         default: return nil
         }
-        if padding > 0 { return nil }
     }
-    guard (values.count + padding) % 4 == 0, padding <= 2 else { return nil }
     var out: [UInt8] = []
-    var i = 0
-    while i + 4 <= values.count {
-        let n =
-            UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
-        out.append(UInt8(n >> 16 & 255))
-        out.append(UInt8(n >> 8 & 255))
-        out.append(UInt8(n & 255))
-        i += 4
-    }
-    let rest = values.count - i
-    if rest == 2 {
-        out.append(values[i] << 2 | values[i + 1] >> 4)
-    } else if rest == 3 {
-        out.append(values[i] << 2 | values[i + 1] >> 4)
-        out.append(values[i + 1] << 4 | values[i + 2] >> 2)
+    out.reserveCapacity(text.count / 4 * 3)
+    var index = 0
+    while index < text.count {
+        guard let first = sextet(text[index]), let second = sextet(text[index + 1]) else { return nil }
+        out.append(first << 2 | second >> 4)
+        if text[index + 2] == UInt8(ascii: "=") { break }
+        guard let third = sextet(text[index + 2]) else { return nil }
+        out.append(second << 4 | third >> 2)
+        if text[index + 3] == UInt8(ascii: "=") { break }
+        guard let fourth = sextet(text[index + 3]) else { return nil }
+        out.append(third << 6 | fourth)
+        index += 4
     }
     return out
 }
