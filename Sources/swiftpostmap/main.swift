@@ -1,14 +1,19 @@
 import Glibc
 import MapCompiler
 
-/// Standard output is buffered and written at exit, as postmap does; messages go to
-/// standard error at once.
+/// Standard output is buffered (4096 bytes) and written when full or at exit, as postmap's is;
+/// what is pending when a fatal error ends the run is dropped, as with postmap. Messages go
+/// to standard error at once.
 final class ProcessStreams: CommandOutput, CommandInput {
     private var buffer: [UInt8] = []
 
     func standardOutput(_ bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 16 { flush() }
+        if buffer.count >= 4096 { flush() }  // postmap's stdout buffer size
+    }
+
+    func discardPendingOutput() {
+        buffer.removeAll()
     }
 
     func standardError(_ line: String) {

@@ -93,7 +93,11 @@ struct DatabaseHandle: ~Copyable {
             _ = db.pointee.set_h_nelem(db, hashElementHint)
             if hashFillFactor > 0 { _ = db.pointee.set_h_ffactor(db, hashFillFactor) }
         }
-        rc = db.pointee.open(db, nil, file, nil, method?.cValue ?? DB_UNKNOWN, intent.flags, Int32(mode))
+        // Postfix always adds DB_FCNTL_LOCKING; besides the locking it asks for, it keeps
+        // libdb from printing "fop_read_meta: unexpected file type or format" for a file
+        // that is not a database, so the only message is postmap's own.
+        rc = db.pointee.open(
+            db, nil, file, nil, method?.cValue ?? DB_UNKNOWN, intent.flags | UInt32(DB_FCNTL_LOCKING), Int32(mode))
         guard rc == 0 else {
             // The DB handle, too, is released only by DB->close, whatever open returned.
             _ = db.pointee.close(db, 0)

@@ -112,14 +112,20 @@ struct OperationContext {
                 }
                 if let value = try table.lookup(line, emptyValueLabel: table.tableLabel, warn: warn) {
                     if json {
-                        output.standardOutput(jsonRecord(line, decodeForOutput(value, table: table)))
+                        output.standardOutput(
+                            jsonRecord(
+                                line,
+                                try decodedFileValue(value, key: line, table: table, emptyValueLabel: table.tableLabel))
+                        )
                         found = true
                         break
                     }
                     var out = line
                     if personality == .postalias { out.append(UInt8(ascii: ":")) }
                     out.append(0x09)
-                    out.append(contentsOf: decodeForOutput(value, table: table))
+                    out.append(
+                        contentsOf: try decodedFileValue(
+                            value, key: line, table: table, emptyValueLabel: table.tableLabel))
                     out.append(0x0A)
                     output.standardOutput(out)
                     found = true
@@ -225,16 +231,14 @@ struct OperationContext {
         warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
     }
 
-    private func decodeForOutput(_ value: [UInt8], table: TableReader) -> [UInt8] {
-        guard options.base64Files, personality == .postmap else { return value }
-        return base64Decoded(value) ?? value
-    }
 }
 
 /// Lines of standard input for `-q -` and `-d -`: split at `\n`, nothing else removed; a
-/// last line without `\n` counts.
+/// last line without `\n` counts. Like postmap, a line ends at its first NUL byte.
 func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
-    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
+        Array($0.prefix(while: { $0 != 0 }))
+    }
     if data.last == 0x0A || data.isEmpty { lines.removeLast() }
     return lines
 }

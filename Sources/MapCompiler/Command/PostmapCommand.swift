@@ -5,6 +5,13 @@ public protocol CommandOutput: AnyObject {
     func standardOutput(_ bytes: [UInt8])
     /// One message line, without the newline (program name already in it).
     func standardError(_ line: String)
+    /// A fatal error ends the run: output not yet written is dropped, as postmap's buffered
+    /// standard output is when it exits on a fatal error.
+    func discardPendingOutput()
+}
+
+extension CommandOutput {
+    public func discardPendingOutput() {}
 }
 
 /// Reads standard input (the command line passes the real one; tests pass bytes).
@@ -49,6 +56,7 @@ public struct PostmapCommand {
         do {
             return try execute(options, personality: options.aliasesMode ? .postalias : personality)
         } catch let error as FatalError {
+            output.discardPendingOutput()
             output.standardError("\(program): \(error.rendered(utf8: messages.utf8))")
             return 1
         } catch {

@@ -100,6 +100,18 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     }
 
     let tablePath = request.name + ".db"
+    if request.incremental {
+        // Open the existing table once under its own name, so that a foreign or damaged file
+        // is reported (by libdb, too) as NAME.db and not as the temporary copy.
+        var info = stat()
+        if stat(tablePath, &info) == 0, info.st_size > 0 {
+            do throws(BerkeleyDBError) {
+                try DatabaseHandle(path: tablePath, method: request.method, intent: .read, cacheSize: 131_072).close()
+            } catch {
+                throw openDatabaseError(error, tablePath: tablePath)
+            }
+        }
+    }
     return try replaceTableAtomically(
         tablePath: tablePath, copyExisting: request.incremental,
         attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
@@ -144,7 +156,7 @@ public func deleteFromTable(
         var writer = TableWriter(
             handle: handle, handling: handling, duplicates: .warn, displayPath: "\(typeName):\(tablePath)")
         var deleted = false
-        for key in keys where !key.isEmpty {
+        for key in keys {
             if try writer.delete(key: handling.folding.fold(key)) { deleted = true }
         }
         try writer.close()

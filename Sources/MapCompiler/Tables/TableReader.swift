@@ -123,7 +123,7 @@ public final class TableReader {
             warn(
                 Diagnostic(
                     .warning,
-                    Array("table \(label): key ".utf8) + folded + Array(": empty string result is not allowed".utf8)))
+                    Array("table \(label): key ".utf8) + key + Array(": empty string result is not allowed".utf8)))
             warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
         }
         return value
