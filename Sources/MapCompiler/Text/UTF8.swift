@@ -40,7 +40,10 @@ func isASCII<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
 }
 
 /// `true` when `bytes` is well-formed UTF-8 throughout.
-func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+func isValidUTF8(_ bytes: [UInt8]) -> Bool { firstInvalidUTF8Offset(bytes) == nil }
+
+/// The offset of the first byte that is not part of a well-formed UTF-8 sequence.
+func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
     var i = 0
     while i < bytes.count {
         if bytes[i] < 0x80 {
@@ -48,10 +51,10 @@ func isValidUTF8(_ bytes: [UInt8]) -> Bool {
             continue
         }
         let length = validUTF8SequenceLength(bytes, at: i)
-        if length == 0 { return false }
+        if length == 0 { return i }
         i += length
     }
-    return true
+    return nil
 }
 
 /// ASCII `isspace` in the C locale: space, tab, newline, vertical tab, form feed, return.

@@ -399,21 +399,6 @@ func bareDomain(_ key: [UInt8]) -> [UInt8]? {
     return key
 }
 
-/// The offset of the first byte that is not part of a well-formed UTF-8 sequence.
-func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
-    var i = 0
-    while i < bytes.count {
-        if bytes[i] < 0x80 {
-            i += 1
-            continue
-        }
-        let length = validUTF8SequenceLength(bytes, at: i)
-        if length == 0 { return i }
-        i += length
-    }
-    return nil
-}
-
 // MARK: - Logical lines with positions
 
 /// A logical line and where each of its bytes came from.
