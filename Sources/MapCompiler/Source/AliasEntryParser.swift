@@ -51,35 +51,13 @@ public struct AliasEntryParser: Sendable {
     }
 }
 
-/// postalias(1) sources: every entry of the aliases(5) source, then the bookkeeping entries
-/// postalias adds: `@` → `@` (with the run's NUL convention; in `-i` mode duplicates are
-/// replaced from here on, so a rebuild refreshes it silently), then the NIS entries
-/// `YP_LAST_MODIFIED` (the build time as ten zero-padded decimal digits) and
-/// `YP_MASTER_NAME` (`myhostname`), both unfolded and without a trailing NUL.
-///
-/// `summary` counts the source's lines only, not the bookkeeping entries.
-func compileAliases<Store: EntryStore & ~Copyable>(
-    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout Store,
-    summary: inout BuildSummary, warn: (Diagnostic) -> Void
+/// The entries postalias adds after the source: `@` → `@` (with the run's NUL convention;
+/// in `-i` mode duplicates are replaced from here on, so a rebuild refreshes it silently),
+/// then the NIS entries `YP_LAST_MODIFIED` (the build time as ten zero-padded decimal
+/// digits) and `YP_MASTER_NAME` (`myhostname`), both unfolded and without a trailing NUL.
+func addAliasBookkeeping<Store: EntryStore & ~Copyable>(
+    request: BuildRequest, into writer: inout Store, warn: (Diagnostic) -> Void
 ) throws(FatalError) {
-    let parser = AliasEntryParser(source: sourceName, checkUTF8: request.handling.utf8)
-    for line in LogicalLineReader(bytes: bytes) {
-        switch parser.parse(line) {
-        case .ignored:
-            continue
-        case .skipped(let warning):
-            summary.skippedLines += 1
-            warn(warning)
-        case .entry(let entry, let warning):
-            if let warning { warn(warning) }
-            if try writer.insert(key: entry.key, value: entry.value, lineNumber: entry.lineNumber, warn: warn) {
-                summary.stored += 1
-            } else {
-                summary.duplicates += 1
-            }
-        }
-    }
-
     if request.incremental { writer.duplicates = .replace }
     let at = [UInt8(ascii: "@")]
     try writer.insert(key: at, value: at, warn: warn)

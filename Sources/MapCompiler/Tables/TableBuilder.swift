@@ -174,42 +174,44 @@ func openDatabaseError(_ error: BerkeleyDBError, tablePath: String) -> FatalErro
     }
 }
 
+/// Parses a source (postmap or postalias syntax) and stores its entries, then, for postalias,
+/// the entries postalias adds. Warnings go to `warn` in source order.
 func compileEntries<Store: EntryStore & ~Copyable>(
     from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout Store,
     summary: inout BuildSummary, warn: (Diagnostic) -> Void
 ) throws(FatalError) {
+    let checkUTF8 = request.handling.utf8
+    let parse: (LogicalLine) -> ParseOutcome
     switch request.format {
-    case .postmap:
-        let parser = PostmapEntryParser(source: sourceName, checkUTF8: request.handling.utf8)
-        let files = request.base64Files ? Base64FileValues(source: sourceName) : nil
-        for line in LogicalLineReader(bytes: bytes) {
-            switch parser.parse(line) {
-            case .ignored:
-                continue
-            case .skipped(let warning):
-                summary.skippedLines += 1
-                warn(warning)
-            case .entry(let entry, let warning):
-                if let warning { warn(warning) }
-                var value = entry.value
-                if let files {
-                    switch files.encodedValue(entry.value, lineNumber: entry.lineNumber) {
-                    case .success(let encoded): value = encoded
-                    case .failure(let warning):
-                        summary.skippedLines += 1
-                        warn(warning)
-                        continue
-                    }
-                }
-                if try writer.insert(key: entry.key, value: value, lineNumber: entry.lineNumber, warn: warn) {
-                    summary.stored += 1
-                } else {
-                    summary.duplicates += 1
+    case .postmap: parse = PostmapEntryParser(source: sourceName, checkUTF8: checkUTF8).parse
+    case .postalias: parse = AliasEntryParser(source: sourceName, checkUTF8: checkUTF8).parse
+    }
+    let files = request.base64Files && request.format == .postmap ? Base64FileValues(source: sourceName) : nil
+    for line in LogicalLineReader(bytes: bytes) {
+        switch parse(line) {
+        case .ignored:
+            continue
+        case .skipped(let warning):
+            summary.skippedLines += 1
+            warn(warning)
+        case .entry(let entry, let warning):
+            if let warning { warn(warning) }
+            var value = entry.value
+            if let files {
+                switch files.encodedValue(entry.value, lineNumber: entry.lineNumber) {
+                case .success(let encoded): value = encoded
+                case .failure(let warning):
+                    summary.skippedLines += 1
+                    warn(warning)
+                    continue
                 }
             }
+            if try writer.insert(key: entry.key, value: value, lineNumber: entry.lineNumber, warn: warn) {
+                summary.stored += 1
+            } else {
+                summary.duplicates += 1
+            }
         }
-    case .postalias:
-        try compileAliases(
-            from: bytes, sourceName: sourceName, request: request, into: &writer, summary: &summary, warn: warn)
     }
+    if request.format == .postalias { try addAliasBookkeeping(request: request, into: &writer, warn: warn) }
 }
