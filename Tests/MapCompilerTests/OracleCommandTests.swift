@@ -17,6 +17,11 @@ struct OracleCommandTests {
         ["-N", "-q", "a", "src"],
         ["-n", "-q", "a", "src"], ["src", "-q", "a"], ["--", "src"], ["-r", "-w", "src"], ["-p", "src"],
         ["btree:src"], ["-u", "src"], ["-f", "src"], ["-m", "src"], ["-v", "src"],
+        // In-memory types: answered, not written.
+        ["-q", "a", "static:src"], ["-q", "zz", "static:hello"], ["-s", "static:x"], ["-d", "a", "static:x"],
+        ["-q", "B", "texthash:src"], ["-q", "zz", "texthash:src"], ["-q", "a", "texthash:nonexist"],
+        ["-d", "a", "texthash:src"], ["-q", "b", "inline:{a=1,b=2}"], ["-q", "a", "inline:{}"],
+        ["-q", "a", "inline:{a}"], ["-q", "a", "static:{a"], ["texthash:src"], ["static:src"],
     ]
 
     @Test("command line", arguments: commandLines)

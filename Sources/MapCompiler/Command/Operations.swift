@@ -56,7 +56,7 @@ struct OperationContext {
 
     // MARK: Opening tables for reading
 
-    func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> TableReader {
+    func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> any LookupTable {
         guard let type = map.explicitType.map({ $0 }) ?? Optional(defaultType), !type.isEmpty, !map.name.isEmpty
         else {
             throw FatalError("open dictionary: expecting \"type:name\" form instead of \"\(map)\"")
@@ -67,6 +67,11 @@ struct OperationContext {
                 method: method, typeName: type, name: map.name, handling: handling,
                 cacheSize: try config.readBufferSize(), writable: writable, warn: warn)
         default:
+            if let table = try MemoryTable.open(
+                type: type, name: map.name, handling: handling, writable: writable, warn: warn)
+            {
+                return table
+            }
             if type == "fail" {
                 throw FatalError("table fail:\(map.name): \(writable ? "delete" : "query") error: Application error")
             }
@@ -82,7 +87,7 @@ struct OperationContext {
         for map in maps {
             let table = try openTable(map)
             defer { table.close() }
-            if let value = try table.lookup(keyBytes, warn: warn) {
+            if let value = try table.lookup(keyBytes, emptyValueLabel: nil, warn: warn) {
                 let shown = try decodedFileValue(value, key: keyBytes, table: table)
                 output.standardOutput(json ? jsonRecord(keyBytes, shown) : shown + [0x0A])
                 return 0
@@ -98,12 +103,12 @@ struct OperationContext {
             options.bodyQuery || options.headerQuery ? try MessageKeyOptions(options, config: config) : nil
         let data = input.readAllInput()
         let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
-        var tables: [TableReader?] = Array(repeating: nil, count: maps.count)
+        var tables: [(any LookupTable)?] = Array(repeating: nil, count: maps.count)
         defer { for table in tables { table?.close() } }
         var found = false
         for line in keys {
             for (index, map) in maps.enumerated() {
-                let table: TableReader
+                let table: any LookupTable
                 if let open = tables[index] {
                     table = open
                 } else {
@@ -203,7 +208,7 @@ struct OperationContext {
     /// - Throws: `table TYPE:NAME.db: query error` after a warning when the value is not
     ///   base64.
     private func decodedFileValue(
-        _ value: [UInt8], key: [UInt8], table: TableReader, emptyValueLabel: String? = nil
+        _ value: [UInt8], key: [UInt8], table: any LookupTable, emptyValueLabel: String? = nil
     ) throws(FatalError) -> [UInt8] {
         guard options.base64Files, personality == .postmap else { return value }
         guard let decoded = base64Decoded(value) else {
@@ -217,7 +222,7 @@ struct OperationContext {
     }
 
     /// `table TYPE:NAME.db: key KEY: malformed BASE64 value: FIRST-30-BYTES`.
-    private func malformedBase64Warning(key: [UInt8], value: [UInt8], table: TableReader) -> Diagnostic {
+    private func malformedBase64Warning(key: [UInt8], value: [UInt8], table: any LookupTable) -> Diagnostic {
         Diagnostic(
             .warning,
             Array("table \(table.tableLabel): key ".utf8) + key + Array(": malformed BASE64 value: ".utf8)
