@@ -120,15 +120,14 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(
                 path: temporaryPath, method: request.method, intent: request.incremental ? .update : .createExclusive,
-                cacheSize: request.cacheSize, mode: mode)
+                cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: bytes.count), mode: mode)
         } catch {
             throw openDatabaseError(error, tablePath: tablePath)
         }
         var writer = TableWriter(
             handle: handle, handling: request.handling, duplicates: request.duplicates, displayPath: tablePath)
-        var summary = BuildSummary()
-        try compileEntries(
-            from: bytes, sourceName: sourceName, request: request, into: &writer, summary: &summary, warn: warn)
+        let summary = try compileEntriesInParallel(
+            from: bytes, sourceName: sourceName, request: request, into: &writer, warn: warn)
         try writer.close()
         return (summary, true)
     }
@@ -214,4 +213,12 @@ func compileEntries<Store: EntryStore & ~Copyable>(
         }
     }
     if request.format == .postalias { try addAliasBookkeeping(request: request, into: &writer, warn: warn) }
+}
+
+/// The memory pool for a build: `berkeley_db_create_buffer_size` at least, and enough to hold
+/// the whole new table (about three times the source) up to 1 GiB, so that libdb never
+/// writes a page out and reads it back while the table grows. Only the page layout of the
+/// file depends on it, never its contents; libdb touches the memory only as pages are used.
+func buildCacheSize(configured: Int, sourceBytes: Int) -> Int {
+    max(configured, min(sourceBytes.multipliedReportingOverflow(by: 3).partialValue, 1 << 30))
 }
