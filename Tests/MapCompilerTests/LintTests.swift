@@ -116,9 +116,16 @@ struct LintTests {
             "invalid-utf8", "nul-byte", "carriage-return", "trailing-whitespace", "local-only-key", "catch-all",
             "self-reference", "alias-loop", "invalid-address", "duplicate-after-folding", "duplicate-key",
             "absolute-path", "dotdot-path", "mixed-mailbox-format", "shared-mailbox", "domain-in-mydestination",
-            "domain-in-both",
+            "domain-in-both", "domain-not-virtual",
         ] {
             #expect(result.out.contains("[\(rule)]"), "no \(rule) in Fixtures/broken")
+        }
+        let aliases = try withTemporaryDirectory { dir in
+            try swiftpostmap(
+                ["--lint", "--map-kind", "aliases", broken.appendingPathComponent("aliases").path], in: dir)
+        }
+        for rule in ["name-not-local", "missing-value", "duplicate-after-folding"] {
+            #expect(aliases.out.contains("[\(rule)]"), "no \(rule) in Fixtures/broken/aliases")
         }
     }
 }
