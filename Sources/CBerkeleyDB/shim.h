@@ -1,16 +1,10 @@
 #ifndef CBERKELEYDB_SHIM_H
 #define CBERKELEYDB_SHIM_H
 
-/* The whole C surface swiftpostmap uses: Debian's libdb-dev (Berkeley DB 5.3). */
-#include <db.h>
-
 /*
- * DB_VERSION_STRING is a string macro; Swift imports string macros only when they are
- * simple literals, which this one is not on every libdb build. One accessor keeps the
- * version reportable in verbose output.
+ * The whole C surface swiftpostmap uses: Debian's libdb-dev (Berkeley DB 5.3). Swift calls
+ * libdb's function pointers (db->open, db->put, ...) directly, so no wrappers are needed.
  */
-static inline const char *CBerkeleyDB_versionString(void) {
-    return DB_VERSION_STRING;
-}
+#include <db.h>
 
 #endif

@@ -38,9 +38,5 @@ public struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertib
         return String(cString: text)
     }
 
-    /// `true` when the code is the system's `EINVAL`, which libdb returns for a file that is
-    /// not a database of the requested type.
-    public var isInvalidArgument: Bool { code == EINVAL }
-
     public var description: String { "\(operation.rawValue) \(path): \(reason)" }
 }

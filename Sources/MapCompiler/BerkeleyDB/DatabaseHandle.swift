@@ -239,9 +239,6 @@ struct DatabaseHandle: ~Copyable {
     }
 }
 
-/// The libdb version string, for verbose output.
-var berkeleyDBVersion: String { String(cString: CBerkeleyDB_versionString()) }
-
 private func bytes(of dbt: DBT) -> [UInt8] {
     guard let data = dbt.data, dbt.size > 0 else { return [] }
     return Array(UnsafeRawBufferPointer(start: data, count: Int(dbt.size)))
