@@ -5,7 +5,7 @@ set -euo pipefail
 bin=${1:?usage: demo.sh SWIFTPOSTMAP}
 work=.build/demo
 rm -rf "$work" && mkdir -p "$work"
-cp Fixtures/virtual Fixtures/vmailbox Fixtures/aliases Fixtures/transport "$work/"
+cp Fixtures/virtual Fixtures/vmailbox Fixtures/aliases Fixtures/transport Fixtures/main.cf Fixtures/expectations "$work/"
 cd "$work"
 
 # Show every command as a user would type it (swiftpostmap on PATH).
@@ -32,6 +32,12 @@ run -s transport
 run --aliases -q root aliases
 echo "(postmap -q looks up one literal key: the @example.net catch-all answers only for"
 echo " the key @example.net itself; Postfix tries it at delivery time after user@domain.)"
+
+echo
+echo "== check the maps offline, as CI would"
+run --lint virtual vmailbox || true
+run --verify virtual
+run --main-cf main.cf --virtual virtual --vmailbox vmailbox --test expectations
 
 echo
 if command -v postmap >/dev/null 2>&1; then
