@@ -50,6 +50,12 @@ struct CommandLineTests {
             ])
     }
 
+    @Test func jsonFlagForBothPersonalities() throws {
+        #expect(try parseCommandLine(["-jq", "a", "m"], personality: .postmap).jsonShort)
+        #expect(try parseCommandLine(["-j", "-s", "m"], personality: .postalias).jsonShort)
+        #expect(try parseCommandLine(["-s", "m"], personality: .postmap).jsonShort == false)
+    }
+
     @Test func mapArguments() {
         #expect(MapArgument("hash:/a:b") == MapArgument(type: "hash", name: "/a:b"))
         #expect(MapArgument("plain").explicitType == nil)

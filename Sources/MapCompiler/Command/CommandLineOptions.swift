@@ -11,7 +11,7 @@ public enum Personality: Sendable, Equatable {
     var optionString: String {
         switch self {
         case .postmap: return "bc:d:fFhijmnNopq:rsuUvw"
-        case .postalias: return "Nc:d:finopq:rsuvw"
+        case .postalias: return "Nc:d:fijnopq:rsuvw"
         }
     }
 
