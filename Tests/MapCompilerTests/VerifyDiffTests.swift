@@ -80,6 +80,9 @@ struct VerifyDiffTests {
             }
             let same = try swiftpostmap(["-c", config.path, "--diff", "virtual", "virtual.db"], in: dir)
             #expect(same == ProcessResult(status: 0, stdout: Data(), stderr: Data()))
+            let trouble = try swiftpostmap(["-c", config.path, "--diff", "virtual", "missing"], in: dir)
+            #expect(trouble.status == 2)
+            #expect(trouble.err == "swiftpostmap: fatal: open missing: No such file or directory\n")
         }
     }
 

@@ -53,15 +53,18 @@ public struct PostmapCommand {
             for line in error.lines(program: program, personality: personality) { output.standardError(line) }
             return 1
         }
+        // A fatal error exits 1, as in Postfix; `--diff` keeps diff(1)'s convention instead
+        // (0 equal, 1 different, 2 trouble), so a script can tell a difference from a failure.
+        let troubleStatus: Int32 = options.extensions.mode == .diff ? 2 : 1
         do {
             return try execute(options, personality: options.aliasesMode ? .postalias : personality)
         } catch let error as FatalError {
             output.discardPendingOutput()
             output.standardError("\(program): \(error.rendered(utf8: messages.utf8))")
-            return 1
+            return troubleStatus
         } catch {
             output.standardError("\(program): fatal: \(error)")
-            return 1
+            return troubleStatus
         }
     }
 
