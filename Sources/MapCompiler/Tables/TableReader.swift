@@ -96,7 +96,8 @@ public final class TableReader {
         var found: [UInt8]? = nil
         do throws(BerkeleyDBError) {
             for withNUL in nulState.candidates {
-                let probe = withNUL ? folded + [0] : folded
+                var probe = folded
+                if withNUL { probe.append(0) }
                 if let value = try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in
                     try handle.get(key: probe)
                 }) {
