@@ -92,6 +92,63 @@ struct EndToEndTests {
         }
     }
 
+    @Test func concurrentIncrementalUpdatesAreAllKept() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("k0 v\n", to: "t", in: dir)
+            #expect(try swiftpostmap(["-c", config.path, "t"], in: dir).status == 0)
+            // Twelve writers at once: each must wait for the previous one and add to the table
+            // that one left, not to the copy it started from.
+            let script = "for i in $(seq 1 12); do (echo \"k$i v\" | \"$BIN\" -c \"$CFG\" -i hash:t) & done; wait"
+            let result = try run(
+                "/bin/bash", ["-c", script], in: dir, environment: ["BIN": swiftpostmapPath, "CFG": config.path])
+            #expect(result.status == 0, "\(result)")
+            let list = try swiftpostmap(["-c", config.path, "-s", "t"], in: dir)
+            #expect(list.out.split(separator: "\n").count == 13, "\(list.out)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+                $0.contains("swiftpostmap-")
+            }
+            #expect(leftovers.isEmpty)
+        }
+    }
+
+    @Test func symlinkedTableIsReadButNeverWrittenThrough() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let real = dir.appendingPathComponent("real")
+            try FileManager.default.createDirectory(at: real, withIntermediateDirectories: true)
+            try write("a 1\nb 2\n", to: "src", in: real)
+            #expect(try swiftpostmap(["-c", config.path, "real/src"], in: dir).status == 0)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir.appendingPathComponent("t.db").path, withDestinationPath: "real/src.db")
+            #expect(try swiftpostmap(["-c", config.path, "-q", "b", "t"], in: dir).out == "2\n")
+            let add = try swiftpostmap(["-c", config.path, "-i", "t"], in: dir, input: Data("c 3\n".utf8))
+            #expect(add.status == 1)
+            #expect(
+                add.err
+                    == "swiftpostmap: fatal: t.db is a symbolic link: not writing through it; name the real table instead\n"
+            )
+            // Nothing was lost: the link and its table are as they were.
+            #expect(
+                try swiftpostmap(["-c", config.path, "-s", "real/src"], in: dir).out.split(separator: "\n").count == 2)
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("t.db").path)
+            #expect(attributes[.type] as? FileAttributeType == .typeSymbolicLink)
+        }
+    }
+
+    @Test func deleteFromAZeroLengthTableChangesNothing() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("a 1\n", to: "t", in: dir)
+            try write("", to: "t.db", in: dir)
+            let result = try swiftpostmap(["-c", config.path, "-d", "a", "t"], in: dir)
+            #expect(result.status == 1)
+            #expect(result.err == "swiftpostmap: fatal: open database t.db: Invalid argument\n")
+            let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("t.db").path)[.size]
+            #expect(size as? Int == 0)
+        }
+    }
+
     @Test(
         "the real postmap reading during rebuilds never fails",
         .enabled(if: oracleAvailable, "Postfix is not installed"))

@@ -34,6 +34,8 @@ struct OwnershipTests {
         Case(
             sourceMode: 0o644, owner: "nobody:nogroup", options: [], existing: (0o644, "nobody:nogroup"),
             openDirectory: false),
+        // The source's owner may write the table but it belongs to root: it stays root's.
+        Case(sourceMode: 0o644, owner: "nobody:nogroup", options: [], existing: (0o666, "root:root")),
     ]
 
     @Test("same mode and owner as postmap", arguments: cases)

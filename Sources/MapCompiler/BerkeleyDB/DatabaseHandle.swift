@@ -17,12 +17,15 @@ enum OpenIntent {
     case update
     /// Open an existing file read-only.
     case read
+    /// Open an existing file for reading and writing; never create one.
+    case readWrite
 
     var flags: UInt32 {
         switch self {
         case .createExclusive: return UInt32(DB_CREATE) | UInt32(DB_EXCL)
         case .update: return UInt32(DB_CREATE)
         case .read: return UInt32(DB_RDONLY)
+        case .readWrite: return 0
         }
     }
 }
@@ -89,7 +92,7 @@ struct DatabaseHandle: ~Copyable {
             _ = env.pointee.close(env, 0)
             throw BerkeleyDBError(code: rc, operation: .create, path: path)
         }
-        if method == .hash, intent != .read {
+        if method == .hash, intent == .createExclusive || intent == .update {
             _ = db.pointee.set_h_nelem(db, hashElementHint)
             if hashFillFactor > 0 { _ = db.pointee.set_h_ffactor(db, hashFillFactor) }
         }

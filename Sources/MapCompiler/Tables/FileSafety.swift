@@ -22,18 +22,32 @@ final class FileLock {
     /// - Returns: `nil` when the file does not exist.
     /// - Throws: the `errno` of the failing `open` or `flock`, with the step that failed.
     static func acquire(path: String, exclusive: Bool, writable: Bool) throws(FileLockError) -> FileLock? {
-        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
-            if errno == ENOENT || errno == ELOOP { return nil }
-            throw FileLockError(step: .open, code: errno)
-        }
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            if errno == EINTR { continue }
-            let code = errno
+        while true {
+            // Readers follow a symbolic link as Postfix does; writers refuse one (see
+            // replaceTableAtomically), so O_NOFOLLOW only for them.
+            let fd = open(path, (writable ? O_RDWR | O_NOFOLLOW : O_RDONLY) | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { return nil }
+                throw FileLockError(step: errno == ELOOP ? .symlink : .open, code: errno)
+            }
+            while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                throw FileLockError(step: .lock, code: code)
+            }
+            // A writer that waited may now hold the lock of a table another swiftpostmap has
+            // just replaced: lock the file that is at `path` now, or every writer would
+            // build from (and then replace) its own stale copy.
+            var locked = stat()
+            var current = stat()
+            if !exclusive || fstat(fd, &locked) != 0 || lstat(path, &current) != 0
+                || (locked.st_ino == current.st_ino && locked.st_dev == current.st_dev)
+            {
+                return FileLock(descriptor: fd)
+            }
             close(fd)
-            throw FileLockError(step: .lock, code: code)
         }
-        return FileLock(descriptor: fd)
     }
 
     /// Takes the shared lock again around one access (a lookup or a cursor step).
@@ -49,7 +63,7 @@ final class FileLock {
 }
 
 struct FileLockError: Error {
-    enum Step { case open, lock }
+    enum Step { case open, lock, symlink }
     let step: Step
     let code: Int32
 }
@@ -100,10 +114,14 @@ func replaceTableAtomically<T>(
     do {
         lock = try FileLock.acquire(path: tablePath, exclusive: true, writable: true)
     } catch {
-        throw FatalError(
-            error.step == .open
-                ? "open \(tablePath): \(systemErrorText(error.code))"
-                : "lock \(tablePath): \(systemErrorText(error.code))")
+        switch error.step {
+        case .open: throw FatalError("open \(tablePath): \(systemErrorText(error.code))")
+        case .lock: throw FatalError("lock \(tablePath): \(systemErrorText(error.code))")
+        case .symlink:
+            // Writing through a link planted at the table's path is how a root-run build is
+            // tricked into replacing another file; replacing the link would lose the table.
+            throw FatalError("\(tablePath) is a symbolic link: not writing through it; name the real table instead")
+        }
     }
     var existing = stat()
     var exists = false
@@ -129,15 +147,16 @@ func replaceTableAtomically<T>(
     if lock != nil, exists, faccessat(AT_FDCWD, directory, W_OK, AT_EACCESS) != 0 {
         scratchDirectory = try makeScratchDirectory()
     }
-    defer { if let scratchDirectory { rmdir(scratchDirectory) } }
     let temporaryPath =
         scratchDirectory.map { $0 + "/" + (tablePath.split(separator: "/").last.map(String.init) ?? "table.db") }
         ?? temporaryName(for: tablePath)
     return try withTerminationSignalsDeferred { () throws(FatalError) -> T in
+        // Removed while signals are still held, so an interrupt cannot leave it behind.
+        defer { if let scratchDirectory { rmdir(scratchDirectory) } }
         var copied = false
         if copyExisting && exists {
             do throws(FatalError) {
-                try copyFile(from: tablePath, to: temporaryPath, mode: existing.st_mode & 0o7777)
+                try copyFile(from: tablePath, to: temporaryPath, mode: existing.st_mode & 0o7777, table: tablePath)
                 copied = true
             } catch {
                 unlink(temporaryPath)
@@ -159,11 +178,19 @@ func replaceTableAtomically<T>(
             if let lock, scratchDirectory != nil {
                 try overwrite(descriptor: lock.descriptor, tablePath: tablePath, with: temporaryPath)
                 unlink(temporaryPath)
-            } else {
-                try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final)
+            } else if let lock, !(try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final)) {
+                // The directory refused the rename (a sticky directory and a table owned by
+                // someone else): rewrite the locked table in place, as postmap would. The
+                // temporary file may have been given to the table's owner already.
+                try overwrite(descriptor: lock.descriptor, tablePath: tablePath, with: temporaryPath)
+                _ = withRootEffectiveUser { unlink(temporaryPath) == 0 }
+            } else if lock == nil {
+                guard try finish(temporaryPath: temporaryPath, tablePath: tablePath, attributes: final) else {
+                    throw FatalError("rename \(temporaryPath) to \(tablePath): \(systemErrorText(EPERM))")
+                }
             }
         } catch {
-            unlink(temporaryPath)
+            _ = withRootEffectiveUser { unlink(temporaryPath) == 0 }
             throw error
         }
         _ = lock
@@ -208,23 +235,35 @@ private func overwrite(descriptor: Int32, tablePath: String, with source: String
 
 /// Gives the temporary file its final mode and owner, syncs it, renames it over the table
 /// and syncs the directory.
-private func finish(temporaryPath: String, tablePath: String, attributes: TableFileAttributes) throws(FatalError) {
+///
+/// - Returns: `false` when the directory refused the rename (`EPERM`/`EACCES`, e.g. a sticky
+///   directory and a table owned by someone else); the table is then unchanged.
+private func finish(
+    temporaryPath: String, tablePath: String, attributes: TableFileAttributes
+) throws(FatalError)
+    -> Bool
+{
     let fd = open(temporaryPath, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
     guard fd >= 0 else { throw FatalError("open \(temporaryPath): \(systemErrorText(errno))") }
     defer { close(fd) }
+    // Mode first, while the file is still ours; then the owner.
+    if fchmod(fd, attributes.mode) != 0 {
+        throw FatalError("change mode of \(tablePath): \(systemErrorText(errno))")
+    }
     if let owner = attributes.owner {
         var info = stat()
         if fstat(fd, &info) == 0, info.st_uid != owner.uid || info.st_gid != owner.gid {
-            if fchown(fd, owner.uid, owner.gid) != 0 && geteuid() == 0 {
+            // A root caller works as the source's owner here; giving the table back to its
+            // previous owner needs root again.
+            let changed = withRootEffectiveUser { fchown(fd, owner.uid, owner.gid) == 0 }
+            if !changed && (geteuid() == 0 || getuid() == 0) {
                 throw FatalError("change owner of \(tablePath): \(systemErrorText(errno))")
             }
         }
     }
-    if fchmod(fd, attributes.mode) != 0 {
-        throw FatalError("change mode of \(tablePath): \(systemErrorText(errno))")
-    }
     if fsync(fd) != 0 { throw FatalError("error writing \(tablePath): \(systemErrorText(errno))") }
     if rename(temporaryPath, tablePath) != 0 {
+        if errno == EPERM || errno == EACCES { return false }
         throw FatalError("rename \(temporaryPath) to \(tablePath): \(systemErrorText(errno))")
     }
     let directory = directoryName(of: tablePath)
@@ -233,14 +272,25 @@ private func finish(temporaryPath: String, tablePath: String, attributes: TableF
         _ = fsync(dfd)
         close(dfd)
     }
+    return true
 }
 
-private func copyFile(from source: String, to destination: String, mode: mode_t) throws(FatalError) {
+/// Runs `body` with effective user id 0 when the real user is root but the effective one is
+/// not (during a build for a source's owner), then switches back.
+private func withRootEffectiveUser(_ body: () -> Bool) -> Bool {
+    let saved = geteuid()
+    guard getuid() == 0, saved != 0, seteuid(0) == 0 else { return body() }
+    defer { _ = seteuid(saved) }
+    return body()
+}
+
+/// Copies the table at `source` to `destination`; messages name the table (`table`).
+private func copyFile(from source: String, to destination: String, mode: mode_t, table: String) throws(FatalError) {
     let input = open(source, O_RDONLY | O_CLOEXEC)
     guard input >= 0 else { throw FatalError("open \(source): \(systemErrorText(errno))") }
     defer { close(input) }
     let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard output >= 0 else { throw FatalError("open \(destination): \(systemErrorText(errno))") }
+    guard output >= 0 else { throw FatalError("open database \(table): \(systemErrorText(errno))") }
     defer { close(output) }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     while true {
@@ -255,7 +305,7 @@ private func copyFile(from source: String, to destination: String, mode: mode_t)
             let w = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + written }, n - written) }
             if w < 0 {
                 if errno == EINTR { continue }
-                throw FatalError("error writing \(destination): \(systemErrorText(errno))")
+                throw FatalError("error writing \(table): \(systemErrorText(errno))")
             }
             written += w
         }

@@ -56,7 +56,7 @@ public final class TableReader {
         self.lock = lock
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(
-                path: tablePath, method: method, intent: writable ? .update : .read, cacheSize: cacheSize)
+                path: tablePath, method: method, intent: writable ? .readWrite : .read, cacheSize: cacheSize)
         } catch {
             throw openDatabaseError(error, tablePath: tablePath)
         }
@@ -148,23 +148,14 @@ public final class TableReader {
     /// Calls `body` with every record (key and value cut at their first NUL) in the table's
     /// order. An empty key gets Postfix's warning and is still passed on.
     public func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
-        guard isOpen else { return }
-        var records: [([UInt8], [UInt8])] = []
-        do throws(BerkeleyDBError) {
-            try lock.withSharedLock { () throws(BerkeleyDBError) in
-                try handle.forEachRecord { key, value in
-                    records.append((key, value))
-                    return true
-                }
-            }
-        } catch {
-            throw FatalError("table \(tableLabel): sequence error: \(error.reason)")
-        }
-        for (rawKey, rawValue) in records {
+        // Streamed: each record is printed as the cursor reaches it, as postmap does, so a
+        // huge table needs no memory for the listing and `-s | head` answers at once.
+        let label = typedLabel
+        try forEachRawRecord { rawKey, rawValue in
             let key = rawKey.prefix(while: { $0 != 0 })
             let value = rawValue.prefix(while: { $0 != 0 })
             if key.isEmpty {
-                warn(Diagnostic(.warning, "table \(typedLabel): empty lookup key value is not allowed"))
+                warn(Diagnostic(.warning, "table \(label): empty lookup key value is not allowed"))
             }
             body(Array(key), Array(value))
         }
