@@ -150,11 +150,10 @@ public struct MainConfig: Sendable, Equatable {
             // Postfix's default: ${{$compatibility_level} <level {1} ? {no} : {yes}}
             value = try expand(Array("${{$compatibility_level} <level {1} ? {no} : {yes}}".utf8), warn: warn)
         }
-        switch String(decoding: value, as: UTF8.self).lowercased() {
-        case "yes": return true
-        case "no": return false
-        default: throw FatalError(bytes: Array("bad boolean configuration: smtputf8_enable = ".utf8) + value)
+        guard let enabled = postfixBoolean(value) else {
+            throw FatalError(bytes: Array("bad boolean configuration: smtputf8_enable = ".utf8) + value)
         }
+        return enabled
     }
 
     private func hostnameValue(warn: (Diagnostic) -> Void) throws(FatalError) -> String {
@@ -301,4 +300,41 @@ public func readAll(fd: Int32) -> Result<[UInt8], SystemErrno> {
     }
     bytes.removeSubrange(used...)
     return .success(bytes)
+}
+
+extension MainConfig {
+    /// An integer parameter as Postfix reads it (`sscanf "%d"`: leading whitespace, a sign,
+    /// digits and nothing else, within 32 bits) that must be at least 1.
+    func positiveIntegerParameter(_ name: String, default fallback: Int) throws(FatalError) -> Int {
+        guard let value = try expanded(name) else { return fallback }
+        var bytes = Array(value.utf8)[...]
+        while let first = bytes.first, first == 0x20 || (0x09...0x0D).contains(first) { bytes.removeFirst() }
+        let digits = bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") ? bytes.dropFirst() : bytes
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let number = Int32(String(decoding: bytes, as: UTF8.self))
+        else {
+            throw FatalError("bad numerical configuration: \(name) = \(value)")
+        }
+        guard number >= 1 else { throw FatalError("invalid \(name) parameter value \(number) < 1") }
+        return Int(number)
+    }
+
+    /// A boolean parameter as Postfix reads it: `yes` or `no` in any case, nothing else.
+    /// `nil` when main.cf does not set it.
+    func booleanParameter(_ name: String) throws(FatalError) -> Bool? {
+        guard let value = try expanded(name) else { return nil }
+        guard let result = postfixBoolean(Array(value.utf8)) else {
+            throw FatalError("bad boolean configuration: \(name) = \(value)")
+        }
+        return result
+    }
+}
+
+/// `yes` → true, `no` → false (any case), anything else `nil`.
+func postfixBoolean(_ value: [UInt8]) -> Bool? {
+    switch asciiLowercased(value) {
+    case Array("yes".utf8): return true
+    case Array("no".utf8): return false
+    default: return nil
+    }
 }

@@ -355,21 +355,3 @@ private func cutAtNUL(_ bytes: [UInt8]) -> [UInt8] {
     guard let nul = bytes.firstIndex(of: 0) else { return bytes }
     return Array(bytes[..<nul])
 }
-
-extension MainConfig {
-    /// An integer parameter as Postfix reads it (`sscanf "%d"`: leading whitespace, a sign,
-    /// digits and nothing else, within 32 bits) that must be at least 1.
-    func positiveIntegerParameter(_ name: String, default fallback: Int) throws(FatalError) -> Int {
-        guard let value = try expanded(name) else { return fallback }
-        var bytes = Array(value.utf8)[...]
-        while let first = bytes.first, first == 0x20 || (0x09...0x0D).contains(first) { bytes.removeFirst() }
-        let digits = bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") ? bytes.dropFirst() : bytes
-        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-            let number = Int32(String(decoding: bytes, as: UTF8.self))
-        else {
-            throw FatalError("bad numerical configuration: \(name) = \(value)")
-        }
-        guard number >= 1 else { throw FatalError("invalid \(name) parameter value \(number) < 1") }
-        return Int(number)
-    }
-}

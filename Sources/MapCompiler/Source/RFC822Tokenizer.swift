@@ -178,26 +178,7 @@ private func appendEscaped(_ text: [UInt8], to out: inout [UInt8], special: Set<
 /// word-like tokens and before `<`, other operators glued to their neighbours. postalias
 /// stores alias names in this form.
 func internalForm<C: RandomAccessCollection>(_ tokens: C) -> [UInt8] where C.Element == RFC822Token {
-    var out: [UInt8] = []
-    for index in tokens.indices {
-        let token = tokens[index]
-        switch token.kind {
-        case .atom, .quotedString, .comment:
-            out.append(contentsOf: token.text)
-        case .domainLiteral:
-            out.append(UInt8(ascii: "["))
-            out.append(contentsOf: token.text)
-            out.append(UInt8(ascii: "]"))
-        case .symbol(let op):
-            out.append(op)
-            if op == UInt8(ascii: ",") {
-                out.append(0x20)
-                continue
-            }
-        }
-        if spaceFollows(tokens, at: index) { out.append(0x20) }
-    }
-    return out
+    rendered(tokens, quoting: false)
 }
 
 /// Bytes escaped inside a quoted string in external form.
@@ -209,6 +190,12 @@ private let domainLiteralSpecials: Set<UInt8> = [UInt8(ascii: "\\"), 0x0D, 0x0A]
 /// strings get their quotes back with a backslash before `"`, `\`, CR and LF, and domain
 /// literals a backslash before `\`, CR and LF. postalias stores alias values in this form.
 func externalForm<C: RandomAccessCollection>(_ tokens: C) -> [UInt8] where C.Element == RFC822Token {
+    rendered(tokens, quoting: true)
+}
+
+/// The one renderer behind both forms; `quoting` selects the external form.
+private func rendered<C: RandomAccessCollection>(_ tokens: C, quoting: Bool) -> [UInt8]
+where C.Element == RFC822Token {
     var out: [UInt8] = []
     for index in tokens.indices {
         let token = tokens[index]
@@ -216,12 +203,20 @@ func externalForm<C: RandomAccessCollection>(_ tokens: C) -> [UInt8] where C.Ele
         case .atom, .comment:
             out.append(contentsOf: token.text)
         case .quotedString:
-            out.append(UInt8(ascii: "\""))
-            appendEscaped(token.text, to: &out, special: quotedStringSpecials)
-            out.append(UInt8(ascii: "\""))
+            if quoting {
+                out.append(UInt8(ascii: "\""))
+                appendEscaped(token.text, to: &out, special: quotedStringSpecials)
+                out.append(UInt8(ascii: "\""))
+            } else {
+                out.append(contentsOf: token.text)
+            }
         case .domainLiteral:
             out.append(UInt8(ascii: "["))
-            appendEscaped(token.text, to: &out, special: domainLiteralSpecials)
+            if quoting {
+                appendEscaped(token.text, to: &out, special: domainLiteralSpecials)
+            } else {
+                out.append(contentsOf: token.text)
+            }
             out.append(UInt8(ascii: "]"))
         case .symbol(let op):
             out.append(op)

@@ -170,16 +170,17 @@ extension ResolverSettings {
             try value("relay_domains"), parameter: "relay_domains", kind: .hosts(parentMatchesSubdomains: parentStyle))
         settings.interfaceAddresses = interfaceAddresses(
             splitPostfixList(try value("inet_interfaces")) + splitPostfixList(try value("proxy_interfaces")))
-        settings.recursionLimit = try positiveLimit(config, "virtual_alias_recursion_limit")
-        settings.expansionLimit = try positiveLimit(config, "virtual_alias_expansion_limit")
-        settings.addressLengthLimit = try positiveLimit(config, "virtual_alias_address_length_limit")
+        settings.recursionLimit = try config.positiveIntegerParameter("virtual_alias_recursion_limit", default: 1000)
+        settings.expansionLimit = try config.positiveIntegerParameter("virtual_alias_expansion_limit", default: 1000)
+        settings.addressLengthLimit = try config.positiveIntegerParameter(
+            "virtual_alias_address_length_limit", default: 1000)
         let propagate = splitPostfixList(try value("propagate_unmatched_extensions")).map { $0.lowercased() }
         settings.propagateToVirtual = propagate.contains("virtual")
         settings.propagateToAlias = propagate.contains("alias")
-        settings.ownerRequestSpecial = try boolean(config, "owner_request_special")
+        settings.ownerRequestSpecial = try config.booleanParameter("owner_request_special") ?? false
         settings.doubleBounceSender = try value("double_bounce_sender")
-        settings.appendAtMyorigin = try boolean(config, "append_at_myorigin")
-        settings.appendDotMydomain = try boolean(config, "append_dot_mydomain")
+        settings.appendAtMyorigin = try config.booleanParameter("append_at_myorigin") ?? false
+        settings.appendDotMydomain = try config.booleanParameter("append_dot_mydomain") ?? false
         settings.virtualMailboxBase = try value("virtual_mailbox_base")
         return settings
     }
@@ -200,25 +201,6 @@ extension ResolverSettings {
             }
         }
         return addresses
-    }
-
-    private static func positiveLimit(_ config: MainConfig, _ name: String) throws(FatalError) -> Int {
-        guard let text = try config.expanded(name) else { return 1000 }
-        let trimmed = text.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
-        guard let number = Int(trimmed) else {
-            throw FatalError("bad numerical configuration: \(name) = \(text)")
-        }
-        guard number >= 1 else { throw FatalError("invalid \(name) parameter value \(number) < 1") }
-        return number
-    }
-
-    private static func boolean(_ config: MainConfig, _ name: String) throws(FatalError) -> Bool {
-        let text = try config.expanded(name) ?? ""
-        switch text.lowercased() {
-        case "yes", "true": return true
-        case "no", "false": return false
-        default: throw FatalError("bad boolean configuration: \(name) = \(text)")
-        }
     }
 }
 
