@@ -7,6 +7,7 @@ import Glibc
 public struct Diagnostic: Error, Sendable, Equatable {
     public enum Severity: String, Sendable {
         case info = ""
+        case note
         case warning
     }
 

@@ -264,3 +264,12 @@ private func splitPath(_ path: String) -> (directory: String, file: String) {
     let directory = String(path[..<slash])
     return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
 }
+
+/// The Berkeley DB library this program runs with.
+public enum BerkeleyDBLibrary {
+    /// libdb's own version string (`Berkeley DB 5.3.28: (September  9, 2013)`).
+    public static var version: String {
+        guard let text = db_version(nil, nil, nil) else { return "Berkeley DB (unknown version)" }
+        return String(cString: text)
+    }
+}

@@ -48,22 +48,14 @@ public enum ExtensionMode: Sendable, Equatable {
     case resolve
     /// `--test FILE`: expectations checked against the maps.
     case test(String)
+    /// `--help`: a summary of the command line.
+    case help
+    /// `--version`: swiftpostmap's version and the Berkeley DB it is linked with.
+    case version
     /// `--check-worker FILE` (internal, not documented): the child process that `--check`
     /// starts to run libdb's verifier and read the records of one untrusted table file,
     /// reporting to its parent on standard output.
     case checkWorker(String)
-}
-
-/// What a map given to `--lint` holds, which decides the rules that apply.
-public enum MapKind: String, Sendable, Equatable, CaseIterable {
-    /// virtual(5) aliases (`virtual_alias_maps`).
-    case virtual
-    /// virtual(8) mailboxes (`virtual_mailbox_maps`).
-    case vmailbox
-    /// aliases(5) (`alias_maps`).
-    case aliases
-    /// Any other table: only the syntax and duplicate rules.
-    case generic
 }
 
 /// The options of the extension modes (all long options).
@@ -151,11 +143,26 @@ public enum CommandLineError: Error, Equatable, Sendable {
 
 /// Parses `arguments` (without the program name).
 ///
-/// Long options (`--aliases`, …) are swiftpostmap's extensions; they are accepted only
-/// before the first operand, where postmap itself would reject them, so they never change
-/// what a postmap command line means.
+/// Long options (`--lint`, …) are swiftpostmap's extensions. A command line that selects an
+/// extension mode (`--lint`, `--resolve`, `--help`, …) is parsed as getopt_long permutes:
+/// options and operands mix in any order and `--` ends the options. Any other command line
+/// is parsed exactly as postmap's getopt does (options stop at the first operand), so the
+/// extensions never change what a postmap command line means.
 public func parseCommandLine(
     _ arguments: [String], personality: Personality
+) throws(CommandLineError)
+    -> CommandLineOptions
+{
+    if let permuted = try? parseOptions(arguments, personality: personality, permute: true),
+        permuted.extensions.mode != .none
+    {
+        return permuted
+    }
+    return try parseOptions(arguments, personality: personality, permute: false)
+}
+
+private func parseOptions(
+    _ arguments: [String], personality: Personality, permute: Bool
 ) throws(CommandLineError)
     -> CommandLineOptions
 {
@@ -175,6 +182,7 @@ public func parseCommandLine(
     var seenList = false
     var seenDelete = false
     var position = 0
+    var operands: [String] = []
     while position < arguments.count {
         let word = arguments[position]
         if word == "--" {
@@ -186,7 +194,12 @@ public func parseCommandLine(
             position += 1
             continue
         }
-        guard word.hasPrefix("-"), word.count > 1 else { break }
+        guard word.hasPrefix("-"), word.count > 1 else {
+            guard permute else { break }
+            operands.append(word)
+            position += 1
+            continue
+        }
         let letters = Array(word.dropFirst())
         var i = 0
         while i < letters.count {
@@ -249,7 +262,7 @@ public func parseCommandLine(
         }
         position += 1
     }
-    options.operands = Array(arguments[position...])
+    options.operands = operands + Array(arguments[position...])
     return options
 }
 
@@ -274,7 +287,8 @@ private func parseLongOption(
     }
     func setMode(_ mode: ExtensionMode) throws(CommandLineError) {
         if options.extensions.mode != .none && options.extensions.mode != mode {
-            throw CommandLineError.badLongOption("specify only one of --lint --verify --check --diff --resolve --test")
+            throw CommandLineError.badLongOption(
+                "specify only one of --lint --verify --check --diff --resolve --test --help --version")
         }
         options.extensions.mode = mode
     }
@@ -287,17 +301,19 @@ private func parseLongOption(
     case "--resolve": try setMode(.resolve)
     case "--test": try setMode(.test(try value()))
     case "--check-worker": try setMode(.checkWorker(try value()))
+    case "--help": try setMode(.help)
+    case "--version": try setMode(.version)
     case "--json": options.extensions.json = true
     case "--werror": options.extensions.warningsAreErrors = true
     case "--main-cf": options.extensions.mainCf = try value()
     case "--virtual": options.extensions.virtualMaps.append(try value())
     case "--vmailbox": options.extensions.mailboxMaps.append(try value())
     case "--alias-map": options.extensions.aliasMaps.append(try value())
-    case "--map-kind":
+    case "--kind", "--map-kind":
         let text = try value()
         guard let kind = MapKind(rawValue: text) else {
             throw CommandLineError.badLongOption(
-                "--map-kind takes one of \(MapKind.allCases.map(\.rawValue).joined(separator: " ")), not \(text)")
+                "\(name) takes one of \(MapKind.allCases.map(\.rawValue).joined(separator: " ")), not \(text)")
         }
         options.extensions.mapKind = kind
     default:

@@ -9,6 +9,8 @@ import Glibc
 public struct MainConfig: Sendable, Equatable {
     /// Raw `name = value` pairs as written (continuations joined).
     public private(set) var parameters: [String: String]
+    /// The line each parameter is set on (the last setting, which is the one that counts).
+    public private(set) var lines: [String: Int] = [:]
     /// The directory main.cf was read from, or `nil` when the defaults were used.
     public let directory: String?
 
@@ -23,6 +25,7 @@ public struct MainConfig: Sendable, Equatable {
     /// Parses main.cf text. Problems are fatal with postmap's wording.
     public init(text: [UInt8], path: String, directory: String?, warn: (Diagnostic) -> Void) throws(FatalError) {
         var parameters: [String: String] = [:]
+        var lines: [String: Int] = [:]
         for line in LogicalLineReader(bytes: text) {
             if line.startsWithWhitespace {
                 warn(leadingWhitespaceWarning(source: path, line: line))
@@ -46,8 +49,10 @@ public struct MainConfig: Sendable, Equatable {
             while valueStart < bytes.count && isCSpace(bytes[valueStart]) { valueStart += 1 }
             let name = String(decoding: bytes[..<nameEnd], as: UTF8.self)
             parameters[name] = String(decoding: bytes[valueStart...], as: UTF8.self)
+            lines[name] = line.lineNumber
         }
         self.parameters = parameters
+        self.lines = lines
         self.directory = directory
     }
 
@@ -169,13 +174,21 @@ public struct MainConfig: Sendable, Equatable {
         return name + "." + (domain ?? "localdomain")
     }
 
-    /// `mydomain`: as set, else the host name without its first label, else `localdomain`.
+    /// `mydomain` as Postfix derives it (see ``domainValue(hostname:warn:)``).
+    public func mydomain() throws(FatalError) -> String {
+        try domainValue(hostname: try hostnameValue(warn: { _ in }), warn: { _ in })
+    }
+
+    /// `mydomain`: as set, else Postfix's rule: `myhostname` without its first label when
+    /// what is left still has a dot (`mail.example.com` → `example.com`), else `localdomain`.
     private func domainValue(hostname: String, warn: (Diagnostic) -> Void) throws(FatalError) -> String {
         if let value = try expandedBytes("mydomain", warn: warn) {
             if value.isEmpty { throw FatalError("bad string length 0 < 1: mydomain = ") }
             return String(decoding: value, as: UTF8.self)
         }
-        guard let dot = hostname.firstIndex(of: ".") else { return "localdomain" }
+        guard let dot = hostname.firstIndex(of: "."), hostname[hostname.index(after: dot)...].contains(".") else {
+            return "localdomain"
+        }
         return String(hostname[hostname.index(after: dot)...])
     }
 
@@ -214,6 +227,11 @@ public struct MainConfig: Sendable, Equatable {
     /// forms expanded (see ``MacroExpander``), or `nil` when main.cf does not set it.
     public func expanded(_ name: String) throws(FatalError) -> String? {
         try expandedBytes(name, warn: { _ in }).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `text` with this main.cf's `$name` references expanded (a master.cf `-o` value).
+    public func expanding(_ text: String) throws(FatalError) -> String {
+        String(decoding: try expand(Array(text.utf8), warn: { _ in }), as: UTF8.self)
     }
 
     private func expandedBytes(_ name: String, warn: (Diagnostic) -> Void) throws(FatalError) -> [UInt8]? {

@@ -42,6 +42,20 @@ public struct ResolverSettings: Sendable {
     public var virtualMailboxBase = ""
     /// How table keys (and case-insensitive comparisons) are folded.
     public var folding: KeyFolding = .ascii
+    /// `local_transport`, `virtual_transport`, `relay_transport`, `default_transport` and
+    /// `relayhost`, expanded.
+    public var localTransport = "local:localhost"
+    public var virtualTransport = "virtual"
+    public var relayTransport = "relay"
+    public var defaultTransport = "smtp"
+    public var relayhost = ""
+    /// master.cf: the command (delivery agent) of each service name, when known; a
+    /// transport without an entry runs the command of its own name.
+    public var serviceCommands: [String: String] = [:]
+    /// Whether the settings are a real server's (a main.cf was named): then a missing or
+    /// relative `virtual_mailbox_base` defers mail, as virtual(8) does, instead of only
+    /// giving a warning.
+    public var configurationKnown = false
 
     public init() {}
 }
@@ -57,6 +71,8 @@ public struct ResolutionStep: Sendable, Equatable {
         case vmailbox
         /// An aliases(5) search (local(8)).
         case alias
+        /// A transport_maps search (trivial-rewrite(8)).
+        case transport
     }
 
     public var stage: Stage
@@ -67,12 +83,46 @@ public struct ResolutionStep: Sendable, Equatable {
     public var query: String? = nil
     public var map: String? = nil
     public var value: String? = nil
+    /// Where the matching entry is written: the source file and its line, when the map was
+    /// compiled from a source.
+    public var source: EntryLocation? = nil
     /// The addresses (external form) the step produced: canonical and virtual stages.
     public var result: [String] = []
     /// Every key asked, in order, up to the match.
     public var tried: [String] = []
     /// Why something special happened (extension propagated, self-reference, …).
     public var note: String? = nil
+}
+
+/// A line of a map source.
+public struct EntryLocation: Sendable, Hashable {
+    public var file: String
+    public var line: Int
+
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+}
+
+/// An SMTP reply Postfix would give (`550 5.1.1 …`).
+public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
+    /// When the reply is given: to `RCPT TO` (smtpd's recipient checks) or at the end of
+    /// `DATA` (cleanup(8) failed while the client waited).
+    public enum Stage: String, Sendable {
+        case rcpt = "RCPT"
+        case data = "DATA"
+    }
+
+    public var stage: Stage
+    public var code: Int
+    public var enhancedStatus: String
+    public var text: String
+
+    /// Whether the client is told to try again later (a 4xx reply).
+    public var isTemporary: Bool { code / 100 == 4 }
+
+    public var description: String { "\(code) \(enhancedStatus) \(text)" }
 }
 
 /// Where a final recipient goes.
@@ -86,20 +136,27 @@ public struct ResolvedRecipient: Sendable, Equatable {
         case `default`
     }
 
-    /// What happens to the recipient.
-    public enum Outcome: String, Sendable {
-        /// local(8) delivery (through aliases(5) when an alias matched).
-        case local
-        /// virtual(8) delivery into a mailbox.
+    /// What happens to the recipient once Postfix has accepted the mail.
+    public enum Outcome: String, Sendable, CaseIterable {
+        /// virtual(8) delivers it into a mailbox (``ResolvedRecipient/path``).
         case mailbox
-        /// A relay_domains destination (relay_transport).
+        /// local(8) delivers it (through aliases(5) when an alias matched).
+        case local
+        /// A relay_domains destination, handed to relay_transport.
         case relay
-        /// Any other domain (default_transport).
+        /// Any other domain, handed to default_transport (or relayhost).
         case remote
-        /// Unknown user in a virtual alias or virtual mailbox domain.
-        case reject
-        /// A temporary failure: the mail stays queued.
-        case `defer`
+        /// Handed to a transport named by transport_maps or by a `*_transport` parameter
+        /// that is not one of Postfix's own delivery agents (an LMTP server, a pipe, …).
+        case transport
+        /// Accepted, then bounced: a non-delivery notice goes to the sender (backscatter
+        /// when the sender was forged).
+        case bounced
+        /// Accepted, then deferred: the mail stays in the queue.
+        case deferred
+
+        /// Whether the recipient gets the mail (or it leaves this Postfix for its next hop).
+        public var isDelivery: Bool { self != .bounced && self != .deferred }
     }
 
     /// virtual(8)'s mailbox formats.
@@ -112,6 +169,9 @@ public struct ResolvedRecipient: Sendable, Equatable {
     public var address: String
     public var domainClass: DomainClass
     public var outcome: Outcome
+    /// The transport (master.cf service) and next hop trivial-rewrite(8) chooses.
+    public var transport: String? = nil
+    public var nexthop: String? = nil
     /// The virtual_mailbox_maps value (relative to `virtual_mailbox_base`).
     public var mailbox: String? = nil
     /// `virtual_mailbox_base/value`, when the base is set.
@@ -123,19 +183,27 @@ public struct ResolvedRecipient: Sendable, Equatable {
     public var user: String? = nil
     /// How the domain class was decided (`local domain: mydestination (example.com)`).
     public var via: String = ""
-    /// The explanation of a reject or defer.
+    /// The explanation of a bounce or deferral.
     public var reason: String? = nil
+    /// The steps (indices into ``Resolution/steps``) that led from the input address to
+    /// this recipient, in order.
+    public var chain: [Int] = []
 }
 
 /// The complete answer for one input address.
 public struct Resolution: Sendable, Equatable {
-    public enum Status: String, Sendable {
-        /// Every final recipient is deliverable.
+    /// What the sender sees, worst case first.
+    public enum Status: String, Sendable, CaseIterable {
+        /// Accepted, and every final recipient is delivered (or handed to its next hop).
         case ok
-        /// At least one final recipient is unknown (and none deferred).
-        case reject
-        /// Expansion failed (loop, limit, bad table value) or a recipient deferred.
-        case `defer`
+        /// Refused at SMTP with a permanent error (`550` to `RCPT TO`): Postfix never takes
+        /// the mail.
+        case refused
+        /// Not delivered now: refused with a temporary error (a `451` at the end of `DATA`,
+        /// so the client keeps retrying), or accepted and deferred for some recipient.
+        case deferred
+        /// Accepted, then bounced for at least one final recipient (and none deferred).
+        case bounced
     }
 
     /// The address as given.
@@ -145,10 +213,16 @@ public struct Resolution: Sendable, Equatable {
     public var steps: [ResolutionStep] = []
     public var recipients: [ResolvedRecipient] = []
     public var status: Status = .ok
-    /// The reason of a deferral of the whole expansion (Postfix's warning text).
+    /// The SMTP reply that refuses the mail, when Postfix does not accept it.
+    public var smtpReply: SMTPReply? = nil
+    /// The reason the mail is refused, or deferred as a whole (Postfix's log text).
     public var reason: String? = nil
+    /// The steps that took part when the whole expansion failed (a loop, a limit).
+    public var failedChain: [Int] = []
     /// Configuration problems that do not change the result (e.g. no virtual_mailbox_base).
     public var warnings: [String] = []
+    /// Things the simulation cannot know and assumed (passwd users, relay permission).
+    public var assumptions: [String] = []
 }
 
 /// The resolver engine: settings and tables in, ``Resolution`` out.
@@ -158,20 +232,27 @@ public struct AddressResolver: Sendable {
     public var virtualMaps: [LookupMap]
     public var mailboxMaps: [LookupMap]
     public var aliasMaps: [LookupMap]
+    /// `transport_maps` and `relay_recipient_maps`, each in search order.
+    public var transportMaps: [LookupMap]
+    public var relayRecipientMaps: [LookupMap]
 
     public init(
         settings: ResolverSettings, virtualMaps: [LookupMap] = [], mailboxMaps: [LookupMap] = [],
-        aliasMaps: [LookupMap] = []
+        aliasMaps: [LookupMap] = [], transportMaps: [LookupMap] = [], relayRecipientMaps: [LookupMap] = []
     ) {
         self.settings = settings
         self.virtualMaps = virtualMaps
         self.mailboxMaps = mailboxMaps
         self.aliasMaps = aliasMaps
+        self.transportMaps = transportMaps
+        self.relayRecipientMaps = relayRecipientMaps
     }
 
     // MARK: - Whole resolution
 
-    /// Resolves one recipient given in internal form (see ``parseInputAddress(_:)``).
+    /// Resolves one recipient given in internal form (see ``parseInputAddress(_:)``): what
+    /// smtpd(8) answers to `RCPT TO`, what cleanup(8)'s virtual alias expansion makes of it,
+    /// and what happens to each final recipient.
     ///
     /// - Parameter display: the address as the user typed it (kept in the result).
     public func resolve(_ address: String, display: String? = nil) -> Resolution {
@@ -183,21 +264,80 @@ public struct AddressResolver: Sendable {
                     stage: .canonical, address: externalAddress(address), matched: true,
                     result: [externalAddress(canonical)], note: canonicalNote(from: address, to: canonical)))
         }
-        let expansion = expand(canonical, steps: &resolution.steps)
-        if let failure = expansion.failure {
-            resolution.status = .defer
-            resolution.reason = failure
+        if let refusal = recipientCheck(canonical, resolution: &resolution) {
+            resolution.status = .refused
+            resolution.smtpReply = refusal
+            resolution.reason = refusal.text
             return resolution
         }
-        for recipient in expansion.recipients {
-            resolution.recipients.append(deliver(recipient, steps: &resolution.steps, warnings: &resolution.warnings))
+        let expansion = expand(canonical, steps: &resolution.steps)
+        if let failure = expansion.failure {
+            resolution.status = .deferred
+            resolution.reason = failure
+            resolution.failedChain = expansion.failedChain
+            // cleanup(8) fails while smtpd(8) waits for it: the client gets a temporary
+            // error at the end of DATA and keeps the mail.
+            resolution.smtpReply = SMTPReply(
+                stage: .data, code: 451, enhancedStatus: "4.6.0", text: "Alias expansion error")
+            return resolution
         }
-        if resolution.recipients.contains(where: { $0.outcome == .defer }) {
-            resolution.status = .defer
-        } else if resolution.recipients.contains(where: { $0.outcome == .reject }) {
-            resolution.status = .reject
+        for (recipient, chain) in zip(expansion.recipients, expansion.chains) {
+            var resolved = deliver(recipient, steps: &resolution.steps, warnings: &resolution.warnings)
+            resolved.chain = chain + resolved.chain
+            resolution.recipients.append(resolved)
+        }
+        if resolution.recipients.contains(where: { $0.outcome == .deferred }) {
+            resolution.status = .deferred
+        } else if resolution.recipients.contains(where: { $0.outcome == .bounced }) {
+            resolution.status = .bounced
+        }
+        for recipient in resolution.recipients where recipient.domainClass == .local && recipient.alias == nil {
+            let note = "local(8) user \(recipient.user ?? recipient.address): passwd is not checked"
+            if !resolution.assumptions.contains(note) { resolution.assumptions.append(note) }
         }
         return resolution
+    }
+
+    // MARK: - smtpd(8)'s recipient check
+
+    /// smtpd(8)'s unknown-recipient check (`smtpd_reject_unlisted_recipient = yes`): an
+    /// address found in virtual_alias_maps is accepted in any domain; otherwise a virtual
+    /// alias domain rejects it, a virtual mailbox domain needs it in virtual_mailbox_maps,
+    /// and a relay domain in relay_recipient_maps (when set).
+    ///
+    /// - Returns: the rejection, or `nil` when the recipient is accepted.
+    func recipientCheck(_ address: String, resolution: inout Resolution) -> SMTPReply? {
+        guard !address.isEmpty else { return nil }
+        let keys = searchKeys(address, internalToo: false)
+        if case .found = search(keys, in: virtualMaps, title: "virtual_alias_maps") { return nil }
+        let parts = AddressParts(address)
+        let (domainClass, _) = classify(parts.domain)
+        func reject(_ table: String) -> SMTPReply {
+            SMTPReply(
+                stage: .rcpt, code: 550, enhancedStatus: "5.1.1",
+                text: "<\(externalAddress(address))>: Recipient address rejected: User unknown in \(table)")
+        }
+        switch domainClass {
+        case .virtualAlias:
+            return reject("virtual alias table")
+        case .virtualMailbox:
+            if case .notFound = search(searchKeys(address, internalToo: true), in: mailboxMaps, title: "") {
+                return reject("virtual mailbox table")
+            }
+        case .relay:
+            if !relayRecipientMaps.isEmpty,
+                case .notFound = search(keys, in: relayRecipientMaps, title: "relay_recipient_maps")
+            {
+                return reject("relay recipient table")
+            }
+        case .local:
+            break
+        case .default:
+            resolution.assumptions.append(
+                "\(parts.domain ?? "") is not a domain of this server: only clients allowed to relay "
+                    + "(mynetworks, SASL) get past smtpd_relay_restrictions")
+        }
+        return nil
     }
 
     // MARK: - Canonicalization (§10.5 step 3)
@@ -307,6 +447,7 @@ public struct AddressResolver: Sendable {
         var key: QueryKey
         var map: String
         var value: [UInt8]
+        var source: EntryLocation?
     }
 
     enum SearchOutcome {
@@ -323,12 +464,13 @@ public struct AddressResolver: Sendable {
             tried.append(key.key)
             let folded = settings.folding.fold(Array(key.key.utf8))
             for map in maps {
-                guard let value = map.value(forFoldedKey: folded) else { continue }
-                if value.isEmpty {
+                guard let record = map.record(forFoldedKey: folded) else { continue }
+                if record.value.isEmpty {
                     return .failed(
                         "\(title) lookup of \(key.key) returns an empty string result (\(map.name))", tried: tried)
                 }
-                return .found(Hit(key: key, map: map.name, value: value), tried: tried)
+                return .found(
+                    Hit(key: key, map: map.name, value: record.value, source: map.location(of: record)), tried: tried)
             }
         }
         return .notFound(tried: tried)
@@ -375,7 +517,8 @@ public struct AddressResolver: Sendable {
             }
             let step = ResolutionStep(
                 stage: .virtual, address: externalAddress(address), matched: true, query: hit.key.key, map: hit.map,
-                value: String(decoding: hit.value, as: UTF8.self), result: results.map(externalAddress), tried: tried,
+                value: String(decoding: hit.value, as: UTF8.self), source: hit.source,
+                result: results.map(externalAddress), tried: tried,
                 note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             return .found(results, step: step)
         }
@@ -387,10 +530,13 @@ public struct AddressResolver: Sendable {
         return parts.joined(localpart: parts.localpart + ext)
     }
 
-    /// The outcome of recursive expansion: final recipients, or Postfix's deferral warning.
+    /// The outcome of recursive expansion: final recipients (each with the steps that led
+    /// to it), or Postfix's deferral warning (with every step taken).
     struct Expansion {
         var recipients: [String] = []
+        var chains: [[Int]] = []
         var failure: String? = nil
+        var failedChain: [Int] = []
     }
 
     /// cleanup(8)'s recursive expansion of one original recipient (§10.6): the list grows as
@@ -400,25 +546,33 @@ public struct AddressResolver: Sendable {
     /// are de-duplicated (case-insensitively), as the queue file writer does.
     func expand(_ original: String, steps: inout [ResolutionStep]) -> Expansion {
         let tail = " -- message not accepted, try again later"
+        let first = steps.count
         var list = [original]
+        var chains: [[Int]] = [[]]
         var expandedIntoItself: Set<[UInt8]> = []
         var index = 0
+        func failed(_ text: String) -> Expansion {
+            let taken = (first..<steps.count).filter { steps[$0].stage == .virtual && steps[$0].matched }
+            return Expansion(failure: text + tail, failedChain: taken)
+        }
         while index < list.count {
             if list.count > settings.expansionLimit {
-                return Expansion(failure: "unreasonable virtual_alias_maps map expansion size for \(original)" + tail)
+                return failed("unreasonable virtual_alias_maps map expansion size for \(original)")
             }
             var depth = 0
             while true {
                 if expandedIntoItself.contains(fold(list[index])) { break }
                 if depth >= settings.recursionLimit {
-                    return Expansion(failure: "unreasonable virtual_alias_maps map nesting for \(original)" + tail)
+                    return failed("unreasonable virtual_alias_maps map nesting for \(original)")
                 }
                 switch lookUpVirtualAlias(list[index]) {
                 case .failed(let message):
                     steps.append(
                         ResolutionStep(
                             stage: .virtual, address: externalAddress(list[index]), matched: false, note: message))
-                    return Expansion(failure: "virtual_alias_maps map lookup problem for \(original)" + tail)
+                    var failure = failed("virtual_alias_maps map lookup problem for \(original)")
+                    failure.failedChain = chains[index]
+                    return failure
                 case .notFound(let tried):
                     if !virtualMaps.isEmpty {
                         steps.append(
@@ -428,13 +582,20 @@ public struct AddressResolver: Sendable {
                     }
                 case .found(let results, var step):
                     let lhs = list[index]
+                    let chain = chains[index] + [steps.count]
                     for (position, result) in results.enumerated() {
                         if result.utf8.count > settings.addressLengthLimit {
                             steps.append(step)
                             let cut = String(decoding: Array(result.utf8.prefix(300)), as: UTF8.self)
-                            return Expansion(failure: "unreasonable virtual_alias_maps result \(cut)..." + tail)
+                            return failed("unreasonable virtual_alias_maps result \(cut)...")
                         }
-                        if position == 0 { list[index] = result } else { list.append(result) }
+                        if position == 0 {
+                            list[index] = result
+                            chains[index] = chain
+                        } else {
+                            list.append(result)
+                            chains.append(chain)
+                        }
                         if fold(result) == fold(lhs) {
                             expandedIntoItself.insert(fold(lhs))
                             step.note = [step.note, "expands to itself: kept, not expanded again"]
@@ -450,7 +611,12 @@ public struct AddressResolver: Sendable {
             index += 1
         }
         var seen: Set<[UInt8]> = []
-        return Expansion(recipients: list.filter { seen.insert(fold($0)).inserted })
+        var expansion = Expansion()
+        for (recipient, chain) in zip(list, chains) where seen.insert(fold(recipient)).inserted {
+            expansion.recipients.append(recipient)
+            expansion.chains.append(chain)
+        }
+        return expansion
     }
 
     // MARK: - Delivery (§10.7–§10.9)
@@ -472,12 +638,13 @@ public struct AddressResolver: Sendable {
         return (.default, "default domain class")
     }
 
-    /// What happens to one final recipient (internal form).
+    /// What happens to one final recipient (internal form): trivial-rewrite(8) picks the
+    /// transport from the domain class (or transport_maps), then that delivery agent decides.
     func deliver(_ address: String, steps: inout [ResolutionStep], warnings: inout [String]) -> ResolvedRecipient {
         let external = externalAddress(address)
         if address.isEmpty {
             return ResolvedRecipient(
-                address: "<>", domainClass: .default, outcome: .reject, via: "null address",
+                address: "<>", domainClass: .default, outcome: .bounced, via: "null address",
                 reason: "null recipient address")
         }
         let parts = AddressParts(address)
@@ -488,25 +655,111 @@ public struct AddressResolver: Sendable {
             if settings.virtualAliasDomains.contains(bare, folding: settings.folding)
                 && settings.virtualMailboxDomains.contains(bare, folding: settings.folding)
             {
-                warnings.append(
-                    "do not list domain \(bare) in BOTH virtual_alias_domains and virtual_mailbox_domains")
+                let warning = "do not list domain \(bare) in BOTH virtual_alias_domains and virtual_mailbox_domains"
+                if !warnings.contains(warning) { warnings.append(warning) }
             }
         }
-        switch domainClass {
-        case .local:
+        if domainClass == .virtualAlias {
+            // trivial-rewrite(8) gives every virtual alias domain address the error transport.
+            recipient.outcome = .bounced
+            recipient.transport = "error"
+            recipient.reason = "User unknown in virtual alias table"
+            return recipient
+        }
+        var (transport, nexthop) = classTransport(domainClass, domain: parts.domain ?? "")
+        if let chosen = transportMapsEntry(address, steps: &steps, chain: &recipient.chain) {
+            if !chosen.transport.isEmpty { transport = chosen.transport }
+            if !chosen.nexthop.isEmpty { nexthop = chosen.nexthop }
+        }
+        recipient.transport = transport
+        recipient.nexthop = nexthop
+        switch settings.serviceCommands[transport] ?? transport {
+        case "error":
+            recipient.outcome = transport == "retry" ? .deferred : .bounced
+            recipient.reason = nexthop.isEmpty ? "delivered by the \(transport) transport" : nexthop
+        case "discard":
+            recipient.outcome = .transport
+            recipient.reason = "discarded" + (nexthop.isEmpty ? "" : ": \(nexthop)")
+        case "local":
             recipient.outcome = .local
             deliverLocally(parts, into: &recipient, steps: &steps)
-        case .virtualAlias:
-            recipient.outcome = .reject
-            recipient.reason = "User unknown in virtual alias table"
-        case .virtualMailbox:
+        case "virtual":
             deliverToMailbox(address, into: &recipient, steps: &steps, warnings: &warnings)
-        case .relay:
-            recipient.outcome = .relay
-        case .default:
-            recipient.outcome = .remote
+        default:
+            switch domainClass {
+            case .relay: recipient.outcome = .relay
+            case .default: recipient.outcome = .remote
+            default: recipient.outcome = .transport
+            }
+            if transport != defaultTransportName(for: domainClass) { recipient.outcome = .transport }
         }
         return recipient
+    }
+
+    /// The transport and next hop of a domain class (`*_transport`, with relayhost for the
+    /// default class and the recipient domain as the next hop when none is given).
+    private func classTransport(
+        _ domainClass: ResolvedRecipient.DomainClass, domain: String
+    ) -> (transport: String, nexthop: String) {
+        let setting: String
+        switch domainClass {
+        case .local: setting = settings.localTransport
+        case .virtualMailbox: setting = settings.virtualTransport
+        case .relay: setting = settings.relayTransport
+        case .default, .virtualAlias: setting = settings.defaultTransport
+        }
+        var (transport, nexthop) = splitTransport(setting)
+        if nexthop.isEmpty {
+            nexthop = domainClass == .default && !settings.relayhost.isEmpty ? settings.relayhost : domain
+        }
+        return (transport, nexthop)
+    }
+
+    private func defaultTransportName(for domainClass: ResolvedRecipient.DomainClass) -> String {
+        switch domainClass {
+        case .relay: return splitTransport(settings.relayTransport).transport
+        case .default: return splitTransport(settings.defaultTransport).transport
+        case .local: return splitTransport(settings.localTransport).transport
+        case .virtualMailbox, .virtualAlias: return splitTransport(settings.virtualTransport).transport
+        }
+    }
+
+    /// `transport:nexthop` split at the first colon (an empty part means "the default").
+    private func splitTransport(_ value: String) -> (transport: String, nexthop: String) {
+        let trimmed = value.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
+        guard let colon = trimmed.firstIndex(of: ":") else { return (String(trimmed), "") }
+        return (String(trimmed[..<colon]), String(trimmed[trimmed.index(after: colon)...]))
+    }
+
+    /// transport(5): the full address, the domain, its parent domains as `.parent`, then `*`.
+    private func transportMapsEntry(
+        _ address: String, steps: inout [ResolutionStep], chain: inout [Int]
+    ) -> (transport: String, nexthop: String)? {
+        guard !transportMaps.isEmpty else { return nil }
+        let parts = AddressParts(address)
+        var keys = [QueryKey(key: externalAddress(address), unmatchedExtension: nil)]
+        if let domain = parts.domain {
+            let bare = strippingOneTrailingDot(domain)
+            keys.append(QueryKey(key: bare, unmatchedExtension: nil))
+            var rest = Substring(bare)
+            while let dot = rest.firstIndex(of: ".") {
+                keys.append(QueryKey(key: String(rest[dot...]), unmatchedExtension: nil))
+                rest = rest[rest.index(after: dot)...]
+            }
+        }
+        keys.append(QueryKey(key: "*", unmatchedExtension: nil))
+        switch search(keys, in: transportMaps, title: "transport_maps") {
+        case .found(let hit, let tried):
+            let value = String(decoding: hit.value, as: UTF8.self)
+            chain.append(steps.count)
+            steps.append(
+                ResolutionStep(
+                    stage: .transport, address: externalAddress(address), matched: true, query: hit.key.key,
+                    map: hit.map, value: value, source: hit.source, tried: tried))
+            return splitTransport(value)
+        case .notFound, .failed:
+            return nil
+        }
     }
 
     /// local(8): aliases(5) is searched for the localpart with its extension, then without.
@@ -527,21 +780,23 @@ public struct AddressResolver: Sendable {
             }
             recipient.alias = value
             recipient.user = nil
+            recipient.chain.append(steps.count)
             steps.append(
                 ResolutionStep(
                     stage: .alias, address: recipient.address, matched: true, query: hit.key.key, map: hit.map,
-                    value: value, tried: tried, note: note))
+                    value: value, source: hit.source, tried: tried, note: note))
         case .notFound(let tried):
             steps.append(ResolutionStep(stage: .alias, address: recipient.address, matched: false, tried: tried))
         case .failed(let message, let tried):
-            recipient.outcome = .defer
+            recipient.outcome = .deferred
             recipient.reason = message
             steps.append(
                 ResolutionStep(stage: .alias, address: recipient.address, matched: false, tried: tried, note: message))
         }
     }
 
-    /// virtual(8): the mailbox is `virtual_mailbox_base/VALUE`, Maildir when VALUE ends in `/`.
+    /// virtual(8): the mailbox is `virtual_mailbox_base/VALUE`, Maildir when VALUE ends in `/`;
+    /// an address without a mailbox bounces (`unknown user`).
     private func deliverToMailbox(
         _ address: String, into recipient: inout ResolvedRecipient, steps: inout [ResolutionStep],
         warnings: inout [String]
@@ -550,10 +805,11 @@ public struct AddressResolver: Sendable {
         switch search(keys, in: mailboxMaps, title: "virtual_mailbox_maps") {
         case .found(let hit, let tried):
             let value = String(decoding: hit.value, as: UTF8.self)
+            recipient.chain.append(steps.count)
             steps.append(
                 ResolutionStep(
                     stage: .vmailbox, address: recipient.address, matched: true, query: hit.key.key, map: hit.map,
-                    value: value, tried: tried))
+                    value: value, source: hit.source, tried: tried))
             recipient.outcome = .mailbox
             recipient.mailbox = value
             recipient.format = value.hasSuffix("/") ? .maildir : .mbox
@@ -563,19 +819,26 @@ public struct AddressResolver: Sendable {
                 let problem =
                     settings.virtualMailboxBase.isEmpty
                     ? "virtual_mailbox_base is not set" : "virtual_mailbox_base is not absolute"
-                let warning = problem + ": virtual(8) refuses to deliver (do not specify relative pathname)"
-                if !warnings.contains(warning) { warnings.append(warning) }
+                if settings.configurationKnown {
+                    recipient.outcome = .deferred
+                    recipient.reason = problem + ": virtual(8) stops (do not specify relative pathname)"
+                } else {
+                    let warning = problem + ": virtual(8) refuses to deliver (do not specify relative pathname)"
+                    if !warnings.contains(warning) { warnings.append(warning) }
+                }
             }
         case .notFound(let tried):
             steps.append(
                 ResolutionStep(stage: .vmailbox, address: recipient.address, matched: false, tried: tried))
-            recipient.outcome = .reject
-            recipient.reason = "User unknown in virtual mailbox table"
+            recipient.outcome = .bounced
+            let names = mailboxMaps.map(\.name).joined(separator: ", ")
+            recipient.reason =
+                "unknown user: \"\(recipient.address)\": no mailbox in \(names.isEmpty ? "(none)" : names) (virtual_mailbox_maps)"
         case .failed(let message, let tried):
             steps.append(
                 ResolutionStep(
                     stage: .vmailbox, address: recipient.address, matched: false, tried: tried, note: message))
-            recipient.outcome = .defer
+            recipient.outcome = .deferred
             recipient.reason = message
         }
     }

@@ -9,30 +9,38 @@
 /// | word | holds when |
 /// |---|---|
 /// | `user@domain` (any word with `@`) | these are exactly the final recipients (any order and case) |
-/// | `ok` | every final recipient is deliverable (the default when no status word is given) |
-/// | `reject` | some final recipient is unknown in a virtual alias or virtual mailbox domain (and none deferred) |
-/// | `defer` | expansion failed (loop, a `virtual_alias_*_limit`, a bad table value) or a recipient deferred |
+/// | `ok` | Postfix accepts the mail and every final recipient gets it (the default when no status word is given) |
+/// | `refused` | smtpd(8) rejects the recipient at `RCPT TO` with a 5xx reply (unknown user) |
+/// | `deferred` | the mail is not delivered now: a 4xx at the end of `DATA` (a loop, a `virtual_alias_*_limit`, a table error) or a recipient deferred |
+/// | `bounced` | Postfix accepts the mail, then bounces it for some final recipient (and defers none) |
+/// | `reject` | `refused` or `bounced` (the word of earlier versions) |
+/// | `defer` | the same as `deferred` |
 /// | `local` | some recipient is delivered by local(8) (a local domain) |
-/// | `relay` | some recipient is in a `relay_domains` domain |
-/// | `remote` | some recipient is in no special domain (default_transport) |
+/// | `relay` | some recipient is in a `relay_domains` domain, handed to relay_transport |
+/// | `remote` | some recipient is in no special domain, handed to default_transport |
+/// | `transport` | some recipient is handed to another transport (transport_maps, an LMTP `virtual_transport`, …) |
+/// | `transport:NAME` | some recipient is handed to the master.cf service NAME |
 /// | `mailbox:PATH` | virtual(8) delivers some recipient into PATH (the table value or the full path) |
 /// | `maildir`, `mbox` | some recipient is delivered by virtual(8) into a Maildir / an mbox file |
 ///
-/// Keywords are case-insensitive. At most one of `ok`, `reject`, `defer` per line.
+/// Keywords are case-insensitive. At most one status word (`ok`, `refused`, `deferred`,
+/// `bounced`, `reject`, `defer`) per line.
 ///
 /// ```
 /// # address            expected
 /// info@example.com     joe@mail.example.test local
-/// nobody@example.com   reject
-/// loop@example.com     defer
+/// nobody@example.com   refused
+/// loop@example.com     deferred
 /// a@example.org        mailbox:example.org/a/ maildir
 /// ```
 public struct Expectation: Sendable, Equatable {
     /// One expected result.
     public enum Requirement: Sendable, Equatable {
         case recipient(String)
-        case status(Resolution.Status)
+        /// The status is one of these.
+        case status(Set<Resolution.Status>)
         case outcome(ResolvedRecipient.Outcome)
+        case transport(String)
         case mailbox(String)
         case format(ResolvedRecipient.MailboxFormat)
     }
@@ -45,10 +53,10 @@ public struct Expectation: Sendable, Equatable {
     public var words: [String]
     public var requirements: [Requirement]
 
-    /// The status the line expects (`ok` unless it says `reject` or `defer`).
-    public var status: Resolution.Status {
-        for case .status(let status) in requirements { return status }
-        return .ok
+    /// The statuses the line accepts (`ok` unless it names another).
+    public var statuses: Set<Resolution.Status> {
+        for case .status(let statuses) in requirements { return statuses }
+        return [.ok]
     }
 
     /// Checks the resolution of ``address``.
@@ -56,7 +64,7 @@ public struct Expectation: Sendable, Equatable {
     /// - Returns: whether every requirement holds, and the resolution in the same vocabulary
     ///   (final recipients, their outcomes, the status) for the report.
     public func check(_ resolution: Resolution) -> (passed: Bool, got: [String]) {
-        var passed = resolution.status == status
+        var passed = statuses.contains(resolution.status)
         let expected = requirements.compactMap { requirement -> String? in
             if case .recipient(let address) = requirement { return externalAddress(address).lowercased() }
             return nil
@@ -70,6 +78,8 @@ public struct Expectation: Sendable, Equatable {
                 continue
             case .outcome(let outcome):
                 if !resolution.recipients.contains(where: { $0.outcome == outcome }) { passed = false }
+            case .transport(let name):
+                if !resolution.recipients.contains(where: { $0.transport == name }) { passed = false }
             case .mailbox(let path):
                 if !resolution.recipients.contains(where: {
                     $0.outcome == .mailbox && ($0.mailbox == path || $0.path == path)
@@ -94,13 +104,23 @@ public struct Expectation: Sendable, Equatable {
             switch recipient.outcome {
             case .mailbox: word = "mailbox:" + (recipient.mailbox ?? "")
             case .local, .relay, .remote: word = recipient.outcome.rawValue
-            case .reject, .defer: word = nil
+            case .transport: word = "transport:" + (recipient.transport ?? "")
+            case .bounced, .deferred: word = nil
             }
             if let word, !words.contains(word) { words.append(word) }
         }
         words.append(resolution.status.rawValue)
         return words
     }
+}
+
+extension Expectation {
+    /// The status words and the statuses each accepts (`reject` and `defer` are the words
+    /// of earlier versions).
+    static let statusWords: [String: Set<Resolution.Status>] = [
+        "ok": [.ok], "refused": [.refused], "deferred": [.deferred], "bounced": [.bounced],
+        "reject": [.refused, .bounced], "defer": [.deferred],
+    ]
 }
 
 /// Parses an expectations file.
@@ -125,14 +145,18 @@ public func parseExpectations(_ bytes: [UInt8], name: String) throws(FatalError)
         var sawStatus = false
         for word in expected {
             let lower = word.lowercased()
-            if let status = Resolution.Status(rawValue: lower) {
-                if sawStatus { throw fail("more than one of ok, reject, defer") }
+            if let statuses = Expectation.statusWords[lower] {
+                if sawStatus { throw fail("more than one status word (ok, refused, deferred, bounced)") }
                 sawStatus = true
-                requirements.append(.status(status))
-            } else if ["local", "relay", "remote"].contains(lower),
+                requirements.append(.status(statuses))
+            } else if ["local", "relay", "remote", "transport"].contains(lower),
                 let outcome = ResolvedRecipient.Outcome(rawValue: lower)
             {
                 requirements.append(.outcome(outcome))
+            } else if lower.hasPrefix("transport:") {
+                let name = String(word.dropFirst("transport:".count))
+                if name.isEmpty { throw fail("transport: needs a master.cf service name") }
+                requirements.append(.transport(name))
             } else if let format = ResolvedRecipient.MailboxFormat(rawValue: lower) {
                 requirements.append(.format(format))
             } else if lower.hasPrefix("mailbox:") {
@@ -144,8 +168,8 @@ public func parseExpectations(_ bytes: [UInt8], name: String) throws(FatalError)
                 requirements.append(.recipient(recipient))
             } else {
                 throw fail(
-                    "unknown expected result \"\(word)\" (expected an address with @, ok, reject, defer, local, "
-                        + "relay, remote, mailbox:PATH, maildir or mbox)")
+                    "unknown expected result \"\(word)\" (expected an address with @, ok, refused, deferred, "
+                        + "bounced, local, relay, remote, transport[:NAME], mailbox:PATH, maildir or mbox)")
             }
         }
         expectations.append(

@@ -25,6 +25,17 @@ public struct LookupMap: Sendable {
     func value(forFoldedKey key: [UInt8]) -> [UInt8]? {
         contents.record(forFoldedKey: key)?.value
     }
+
+    /// The record stored for `key` (already folded), if any.
+    func record(forFoldedKey key: [UInt8]) -> MapRecord? {
+        contents.record(forFoldedKey: key)
+    }
+
+    /// The source line a record came from, when the map was compiled from a source.
+    func location(of record: MapRecord) -> EntryLocation? {
+        guard case .source(let path) = contents.origin, let line = record.lineNumber else { return nil }
+        return EntryLocation(file: path, line: line)
+    }
 }
 
 /// A Postfix pattern list such as `mydestination`, `virtual_alias_domains` or

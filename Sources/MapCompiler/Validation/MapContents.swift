@@ -1,3 +1,5 @@
+import Glibc
+
 /// Maps as data, for the validation modes: a source compiled in memory exactly as a build
 /// would store it, or the records of an existing table.
 
@@ -139,42 +141,46 @@ func readTableContents(
     return contents
 }
 
-/// A map operand of the validation modes: `NAME.db` (a table file, hash or btree), `TYPE:NAME`
-/// (the table `NAME.db`), or a plain `NAME` (a source file, compiled in memory).
-public enum MapOperand: Sendable, Equatable {
-    case source(String)
-    case table(path: String, type: String?)
-
-    public init(_ text: String) {
-        if text.hasSuffix(".db") {
-            self = .table(path: text, type: nil)
-        } else if let colon = text.firstIndex(of: ":"), colon != text.startIndex {
-            self = .table(path: String(text[text.index(after: colon)...]) + ".db", type: String(text[..<colon]))
-        } else {
-            self = .source(text)
-        }
+/// Loads a map for the validation modes, from the one operand syntax ``MapArgument``:
+///
+/// * `NAME.db` (no type): that table file, hash or btree as its header says;
+/// * `NAME` (no type): the source file, compiled in memory exactly as a build would store it;
+/// * `TYPE:NAME` (`proxy:` looked through): the table `NAME.db` when it exists, else the
+///   source `NAME` compiled in memory, with a note saying so (through `warn`).
+///
+/// - Parameter preferSource: compile the source even when the table exists (lint checks
+///   what the source says, not what was last built).
+func loadMap(
+    _ map: MapArgument, format: SourceFormat, handling: KeyHandling, hostname: String = "localhost",
+    preferSource: Bool = false, warn: (Diagnostic) -> Void
+) throws(FatalError) -> MapContents {
+    var map = map
+    while map.explicitType == "proxy" { map = MapArgument(map.name) }
+    func source() throws(FatalError) -> MapContents {
+        try compileSourceInMemory(path: map.name, format: format, handling: handling, hostname: hostname, warn: warn)
+            .contents
     }
+    guard let type = map.explicitType else {
+        if map.name.hasSuffix(".db") {
+            return try readTableContents(
+                tablePath: map.name, method: nil, typeName: "hash", handling: handling, warn: warn)
+        }
+        return try source()
+    }
+    guard case .berkeley(let method) = MapTypeSupport(type: type) else {
+        throw FatalError("unsupported dictionary type: \(type)")
+    }
+    if preferSource, fileExists(map.name) { return try source() }
+    if !fileExists(map.tablePath), fileExists(map.name) {
+        warn(Diagnostic(.note, "\(map): no \(map.tablePath); using its source \(map.name), compiled in memory"))
+        return try source()
+    }
+    return try readTableContents(
+        tablePath: map.tablePath, method: method, typeName: type, handling: handling, warn: warn)
 }
 
-/// Loads a map operand (see ``MapOperand``).
-func loadMap(
-    _ operand: MapOperand, format: SourceFormat, handling: KeyHandling, hostname: String = "localhost",
-    warn: (Diagnostic) -> Void
-) throws(FatalError) -> MapContents {
-    switch operand {
-    case .source(let path):
-        return try compileSourceInMemory(
-            path: path, format: format, handling: handling, hostname: hostname, warn: warn
-        ).contents
-    case .table(let path, let type):
-        var method: AccessMethod? = nil
-        if let type {
-            guard case .berkeley(let m) = MapTypeSupport(type: type) else {
-                throw FatalError("unsupported dictionary type: \(type)")
-            }
-            method = m
-        }
-        return try readTableContents(
-            tablePath: path, method: method, typeName: type ?? "hash", handling: handling, warn: warn)
-    }
+/// Whether something exists at `path` (following symbolic links).
+func fileExists(_ path: String) -> Bool {
+    var status = stat()
+    return stat(path, &status) == 0
 }

@@ -122,7 +122,7 @@ private func makeResolver(
             var maps: [LookupMap] = []
             for operand in operands {
                 let contents = try loadMap(
-                    MapOperand(operand), format: format, handling: context.handling, warn: context.warn)
+                    MapArgument(operand), format: format, handling: context.handling, warn: context.warn)
                 maps.append(LookupMap(name: operand, contents: contents))
             }
             return maps
@@ -133,18 +133,28 @@ private func makeResolver(
             "alias": try load(options.aliasMaps, format: .postalias),
         ]
     }
-    let config = try effectiveResolverConfig(context.config, tables: tables)
+    return try buildResolver(base: context.config, explicit: context.configIsExplicit, tables: &tables)
+}
+
+/// The resolver for main.cf `base` (Postfix's defaults filled in) and the maps it names,
+/// opened through `tables` (which may hold command-line maps and sources to use instead).
+func buildResolver(base: MainConfig, explicit: Bool, tables: inout TableLoader) throws(FatalError) -> AddressResolver {
+    let config = try effectiveResolverConfig(base, tables: tables)
     // The maps first, so that a problem is reported under the maps parameter's name.
     let virtualMaps = tables.maps(try config.expanded("virtual_alias_maps") ?? "", parameter: "virtual_alias_maps")
     let mailboxMaps = tables.maps(
         try config.expanded("virtual_mailbox_maps") ?? "", parameter: "virtual_mailbox_maps")
     // Postfix's default alias_maps (hash:/etc/aliases, nis:mail.aliases) is used quietly.
     let aliasMaps = tables.maps(
-        try config.expanded("alias_maps") ?? "", parameter: "alias_maps",
-        quiet: context.config.parameters["alias_maps"] == nil)
-    let settings = try ResolverSettings.load(from: config, tables: &tables)
+        try config.expanded("alias_maps") ?? "", parameter: "alias_maps", quiet: base.parameters["alias_maps"] == nil)
+    let transportMaps = tables.maps(try config.expanded("transport_maps") ?? "", parameter: "transport_maps")
+    let relayRecipientMaps = tables.maps(
+        try config.expanded("relay_recipient_maps") ?? "", parameter: "relay_recipient_maps")
+    var settings = try ResolverSettings.load(from: config, tables: &tables)
+    settings.configurationKnown = explicit
     return AddressResolver(
-        settings: settings, virtualMaps: virtualMaps, mailboxMaps: mailboxMaps, aliasMaps: aliasMaps)
+        settings: settings, virtualMaps: virtualMaps, mailboxMaps: mailboxMaps, aliasMaps: aliasMaps,
+        transportMaps: transportMaps, relayRecipientMaps: relayRecipientMaps)
 }
 
 // MARK: - Text
@@ -161,11 +171,23 @@ func resolutionText(_ resolution: Resolution) -> String {
     } else {
         for step in steps { out += stepText(step) }
     }
+    if let reply = resolution.smtpReply { out += "  smtp: \(reply.stage.rawValue) -> \(reply)\n" }
     for recipient in resolution.recipients { out += "  => " + recipientText(recipient) + "\n" }
     for warning in resolution.warnings { out += "  warning: \(warning)\n" }
-    out += "  status: \(resolution.status.rawValue)"
-    if let reason = resolution.reason { out += ": \(reason)" }
+    for assumption in resolution.assumptions { out += "  assumed: \(assumption)\n" }
+    out += "  status: \(resolution.status.rawValue) (\(statusText(resolution.status)))"
+    if let reason = resolution.reason, resolution.smtpReply?.stage != .rcpt { out += ": \(reason)" }
     return out + "\n"
+}
+
+/// What a status means for the sender, in a few words.
+func statusText(_ status: Resolution.Status) -> String {
+    switch status {
+    case .ok: return "accepted and delivered"
+    case .refused: return "refused at SMTP"
+    case .deferred: return "not delivered now, retried later"
+    case .bounced: return "accepted, then bounced"
+    }
 }
 
 private func stepText(_ step: ResolutionStep) -> String {
@@ -177,10 +199,11 @@ private func stepText(_ step: ResolutionStep) -> String {
     case .virtual: title = "virtual_alias_maps"
     case .vmailbox: title = "virtual_mailbox_maps"
     case .alias: title = "alias_maps"
+    case .transport: title = "transport_maps"
     }
     var out = "  \(title): \(step.address): "
     if step.matched, let query = step.query, let map = step.map, let value = step.value {
-        out += "key \(query) in \(map): \(value)\n"
+        out += "key \(query) in \(map)\(step.source.map { " (line \($0.line))" } ?? ""): \(value)\n"
         if step.stage == .virtual { out += "    -> \(step.result.joined(separator: ", "))\n" }
         if let note = step.note { out += "    (\(note))\n" }
     } else if let note = step.note {
@@ -193,6 +216,7 @@ private func stepText(_ step: ResolutionStep) -> String {
 
 private func recipientText(_ recipient: ResolvedRecipient) -> String {
     var out = "\(recipient.address): \(recipient.outcome.rawValue)"
+    let hop = (recipient.transport ?? "") + ":" + (recipient.nexthop ?? "")
     switch recipient.outcome {
     case .local:
         if let alias = recipient.alias {
@@ -204,10 +228,13 @@ private func recipientText(_ recipient: ResolvedRecipient) -> String {
         out += ", \(recipient.format == .maildir ? "Maildir" : "mbox file") \(recipient.mailbox ?? "")"
         if let path = recipient.path { out += " (\(path))" }
     case .relay:
-        out += " via relay_transport"
+        out += " via relay_transport \(hop)"
     case .remote:
-        out += " via default_transport"
-    case .reject, .defer:
+        out += " via default_transport \(hop)"
+    case .transport:
+        out += " via \(hop)"
+        if let reason = recipient.reason { out += " (\(reason))" }
+    case .bounced, .deferred:
         if let reason = recipient.reason { out += ": \(reason)" }
     }
     return out + " [\(recipient.via)]"
@@ -223,10 +250,21 @@ func resolutionJSON(_ resolution: Resolution) -> JSONObject {
     object.add("canonical", resolution.canonical)
     object.add("status", resolution.status.rawValue)
     addOptional(&object, "reason", resolution.reason)
+    if let reply = resolution.smtpReply {
+        var smtp = JSONObject()
+        smtp.add("stage", reply.stage.rawValue)
+        smtp.add("code", reply.code)
+        smtp.add("status", reply.enhancedStatus)
+        smtp.add("text", reply.text)
+        object.add("smtp", raw: smtp.text)
+    } else {
+        object.addNull("smtp")
+    }
     object.add("steps", raw: "[" + resolution.steps.map { stepJSON($0).text }.joined(separator: ",") + "]")
     object.add(
         "recipients", raw: "[" + resolution.recipients.map { recipientJSON($0).text }.joined(separator: ",") + "]")
     object.add("warnings", resolution.warnings)
+    object.add("assumptions", resolution.assumptions)
     return object
 }
 
@@ -241,6 +279,8 @@ private func stepJSON(_ step: ResolutionStep) -> JSONObject {
     object.add("result", step.result)
     object.add("tried", step.tried)
     addOptional(&object, "note", step.note)
+    addOptional(&object, "file", step.source?.file)
+    if let line = step.source?.line { object.add("line", line) } else { object.addNull("line") }
     return object
 }
 
@@ -250,6 +290,8 @@ private func recipientJSON(_ recipient: ResolvedRecipient) -> JSONObject {
     object.add("class", recipient.domainClass.rawValue)
     object.add("result", recipient.outcome.rawValue)
     object.add("via", recipient.via)
+    addOptional(&object, "transport", recipient.transport)
+    addOptional(&object, "nexthop", recipient.nexthop)
     addOptional(&object, "mailbox", recipient.mailbox)
     addOptional(&object, "path", recipient.path)
     addOptional(&object, "format", recipient.format?.rawValue)

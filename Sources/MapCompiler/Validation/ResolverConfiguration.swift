@@ -16,6 +16,12 @@ struct TableLoader {
     let warn: (Diagnostic) -> Void
     /// Maps from `--virtual`, `--vmailbox`, `--alias-map` by kind (`virtual`, …).
     var optionMaps: [String: [LookupMap]] = [:]
+    /// Whether the option maps replace main.cf's lists (`--resolve`) or come first in
+    /// them (`--lint`, for linted maps main.cf does not name).
+    var optionMapsReplaceLists = true
+    /// Maps to use for `type:NAME` elements instead of reading NAME.db, by NAME (the
+    /// sources being linted, compiled in memory).
+    var sources: [String: LookupMap] = [:]
     private var cache: [String: LookupMap?] = [:]
 
     init(handling: KeyHandling, warn: @escaping (Diagnostic) -> Void) {
@@ -55,13 +61,15 @@ struct TableLoader {
             }
             return nil
         }
-        guard type == "hash" || type == "btree", case .berkeley(let method) = MapTypeSupport(type: type) else {
+        if let map = sources[name] { return map }
+        guard type == "hash" || type == "btree" else {
             warn(Diagnostic(.warning, "\(parameter): skipping \(element): only hash: and btree: tables are read"))
             return nil
         }
+        let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
         do {
-            let contents = try readTableContents(
-                tablePath: name + ".db", method: method, typeName: type, handling: handling, warn: warn)
+            let contents = try loadMap(
+                MapArgument(type: type, name: name), format: format, handling: handling, warn: warn)
             return LookupMap(name: element, contents: contents)
         } catch {
             warn(Diagnostic(.warning, "\(parameter): skipping \(element): \(error.description)"))
@@ -182,6 +190,14 @@ extension ResolverSettings {
         settings.appendAtMyorigin = try config.booleanParameter("append_at_myorigin") ?? false
         settings.appendDotMydomain = try config.booleanParameter("append_dot_mydomain") ?? false
         settings.virtualMailboxBase = try value("virtual_mailbox_base")
+        settings.localTransport = try value("local_transport")
+        settings.virtualTransport = try value("virtual_transport")
+        settings.relayTransport = try value("relay_transport")
+        settings.defaultTransport = try value("default_transport")
+        settings.relayhost = try value("relayhost")
+        if let directory = config.directory, case .success(let bytes) = readWholeFile(directory + "/master.cf") {
+            settings.serviceCommands = MasterConfig(text: String(decoding: bytes, as: UTF8.self)).transportCommands
+        }
         return settings
     }
 
@@ -212,19 +228,9 @@ func effectiveResolverConfig(_ base: MainConfig, tables: TableLoader) throws(Fat
         if config.parameters[name] == nil { config.set(name, value) }
     }
     let level = try base.expanded("compatibility_level") ?? "0"
-    if base.parameters["myhostname"] == nil {
-        var host = try base.myhostname()
-        if !host.contains(".") { host += "." + (try base.expanded("mydomain") ?? "localdomain") }
-        config.set("myhostname", host)
-    }
-    if base.parameters["mydomain"] == nil {
-        let host = try config.expanded("myhostname") ?? ""
-        var domain = "localdomain"
-        if let dot = host.firstIndex(of: "."), host[host.index(after: dot)...].contains(".") {
-            domain = String(host[host.index(after: dot)...])
-        }
-        config.set("mydomain", domain)
-    }
+    if base.parameters["myhostname"] == nil { config.set("myhostname", try base.myhostname()) }
+    if base.parameters["mydomain"] == nil { config.set("mydomain", try base.mydomain()) }
+    setDefault("config_directory", base.directory ?? MainConfig.defaultDirectory)
     setDefault("myorigin", "$myhostname")
     setDefault("mydestination", "$myhostname, localhost.$mydomain, localhost")
     setDefault("relay_domains", compatibilityLevel(level, atLeast: 2) ? "" : "$mydestination")
@@ -244,10 +250,23 @@ func effectiveResolverConfig(_ base: MainConfig, tables: TableLoader) throws(Fat
     setDefault("double_bounce_sender", "double-bounce")
     setDefault("append_at_myorigin", "yes")
     setDefault("append_dot_mydomain", compatibilityLevel(level, atLeast: 1) ? "no" : "yes")
+    setDefault("local_transport", "local:$myhostname")
+    setDefault("virtual_transport", "virtual")
+    setDefault("relay_transport", "relay")
+    setDefault("default_transport", "smtp")
+    setDefault("relayhost", "")
+    setDefault("transport_maps", "")
+    setDefault("relay_recipient_maps", "")
     if !tables.optionMaps.isEmpty {
-        config.set("virtual_alias_maps", tables.placeholderList("virtual"))
-        config.set("virtual_mailbox_maps", tables.placeholderList("vmailbox"))
-        config.set("alias_maps", tables.placeholderList("alias"))
+        for (parameter, kind) in [
+            ("virtual_alias_maps", "virtual"), ("virtual_mailbox_maps", "vmailbox"), ("alias_maps", "alias"),
+        ] {
+            if tables.optionMapsReplaceLists {
+                config.set(parameter, tables.placeholderList(kind))
+            } else if !(tables.optionMaps[kind] ?? []).isEmpty {
+                config.set(parameter, tables.placeholderList(kind) + " " + (config.parameters[parameter] ?? ""))
+            }
+        }
     }
     return config
 }
