@@ -107,7 +107,8 @@ public func mapReferences(
             }
         }
     }
-    let expandMain: (String) -> String? = { text in try? main.expanding(text) }
+    let defaults = (try? withPostfixDefaults(main)) ?? main
+    let expandMain: (String) -> String? = { text in try? defaults.expanding(text) }
     for (name, value) in main.parameters.sorted(by: {
         (main.lines[$0.key] ?? 0, $0.key) < (main.lines[$1.key] ?? 0, $1.key)
     }) {

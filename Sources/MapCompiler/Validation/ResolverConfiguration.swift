@@ -223,6 +223,24 @@ extension ResolverSettings {
 /// main.cf with Postfix 3.7's defaults filled in for every parameter the resolver reads, and
 /// with the map lists replaced by the command-line maps when any were given.
 func effectiveResolverConfig(_ base: MainConfig, tables: TableLoader) throws(FatalError) -> MainConfig {
+    var config = try withPostfixDefaults(base)
+    if !tables.optionMaps.isEmpty {
+        for (parameter, kind) in [
+            ("virtual_alias_maps", "virtual"), ("virtual_mailbox_maps", "vmailbox"), ("alias_maps", "alias"),
+        ] {
+            if tables.optionMapsReplaceLists {
+                config.set(parameter, tables.placeholderList(kind))
+            } else if !(tables.optionMaps[kind] ?? []).isEmpty {
+                config.set(parameter, tables.placeholderList(kind) + " " + (config.parameters[parameter] ?? ""))
+            }
+        }
+    }
+    return config
+}
+
+/// main.cf with Postfix 3.7's defaults for the parameters swiftpostmap reads (the
+/// resolver's, the transports, `config_directory`), so `$name` expands as in Postfix.
+func withPostfixDefaults(_ base: MainConfig) throws(FatalError) -> MainConfig {
     var config = base
     func setDefault(_ name: String, _ value: String) {
         if config.parameters[name] == nil { config.set(name, value) }
@@ -257,17 +275,6 @@ func effectiveResolverConfig(_ base: MainConfig, tables: TableLoader) throws(Fat
     setDefault("relayhost", "")
     setDefault("transport_maps", "")
     setDefault("relay_recipient_maps", "")
-    if !tables.optionMaps.isEmpty {
-        for (parameter, kind) in [
-            ("virtual_alias_maps", "virtual"), ("virtual_mailbox_maps", "vmailbox"), ("alias_maps", "alias"),
-        ] {
-            if tables.optionMapsReplaceLists {
-                config.set(parameter, tables.placeholderList(kind))
-            } else if !(tables.optionMaps[kind] ?? []).isEmpty {
-                config.set(parameter, tables.placeholderList(kind) + " " + (config.parameters[parameter] ?? ""))
-            }
-        }
-    }
     return config
 }
 
