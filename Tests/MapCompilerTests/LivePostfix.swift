@@ -15,7 +15,8 @@ import Foundation
 // etc/ (main.cf, master.cf, the maps), queue/ (queue_directory), data/ (data_directory),
 // maillog (maillog_file, written by postlogd: no syslog), spool/ (mail_spool_directory for
 // local(8)), vmail/ (virtual_mailbox_base for virtual(8), owned by nobody). The instance is
-// started with `postfix -c DIR/etc`; as root Postfix needs no alternate_config_directories
+// started with `postfix -c DIR/etc start-fg` (the master runs as a child of postfix-script, so
+// it is reaped, not left to init); as root Postfix needs no alternate_config_directories
 // entry, so /etc/postfix is only read (multi_instance_directories), never written. smtpd
 // listens on 127.0.0.1 on a free port in 20000..<30000. Nothing leaves the machine: master.cf
 // has no smtp(8) or lmtp(8) client; the services `smtp`, `relay` and `lmtp` run discard(8)
@@ -26,15 +27,17 @@ import Foundation
 //
 // (discard(8) reports the next hop as its status text), read back as
 // `.relayed(transport: "smtp", nexthop: NEXTHOP)`. DNS is off (smtpd_peername_lookup = no,
-// smtp_dns_support_level = disabled; the smtp client does not run anyway).
+// smtp_dns_support_level = disabled; the smtp client does not run anyway). No bounce leaves
+// either: the probes' sender is null.
 //
 // Clean-up. `stop()` (run by `with` on every exit path, and by deinit) runs `postfix stop`,
 // waits for the master and every process whose working directory is inside the scratch
-// directory to go, kills what is left, and removes the directory. A watchdog shell in its own
-// session does the same if the test process dies without stopping (a crash): it polls the
-// test process every second. At start, scratch directories of earlier runs whose test process
-// is gone are cleaned the same way (their master is recognised by its pid file and its
-// working directory).
+// directory to go, kills what is left, reaps the daemons that outlived the master (the test
+// process is their subreaper meanwhile), and removes the directory. A watchdog shell in a
+// process group of its own does the same if the test process dies without stopping (a
+// crash): it checks the test process every second. At start, scratch directories of earlier
+// runs whose test process is gone are cleaned the same way (their master is recognised by its
+// pid file and its working directory); those of a live test process are left alone.
 //
 // Correlation. smtpd_client_port_logging = yes puts the client port into smtpd's `connect
 // from`, `client=` and reject lines; each probe is one connection from a known port, so its
@@ -308,6 +311,7 @@ final class LivePostfix {
     /// `postfix start-fg` (postfix-script), the master's parent.
     private var postfixProcess: Spawned?
     private var stopped = false
+    private var subreaper = false
     private var probeCount = 0
     /// Log lines already reported by `probe`.
     private var logCursor = 0
@@ -385,6 +389,8 @@ final class LivePostfix {
     deinit { stop() }
 
     private func setUpAndStart() throws {
+        Self.setChildSubreaper(true)
+        subreaper = true
         try startWatchdog()
         let fm = FileManager.default
         guard let nobody = getpwnam("nobody")?.pointee, let mailOwner = getpwnam("postfix")?.pointee else {
@@ -505,11 +511,14 @@ final class LivePostfix {
         }
         stopWatchdog()
         try? FileManager.default.removeItem(at: scratch)
+        if subreaper { Self.setChildSubreaper(false) }
     }
 
     /// `postfix stop`, then waits for the master and every process working inside `directory`;
-    /// kills what is left.
+    /// kills what is left. Postfix daemons that outlive the master are this process's children
+    /// while it is their subreaper (see `start`): they are reaped here, so no zombie is left.
     private static func stopInstance(in directory: URL, masterPID: Int32?) {
+        var daemons = Set(processes(workingIn: directory))  // a zombie's working directory is unreadable
         let config = directory.appendingPathComponent("etc")
         if let pid = masterPID, isRunning(pid),
             FileManager.default.fileExists(atPath: config.appendingPathComponent("main.cf").path)
@@ -518,14 +527,52 @@ final class LivePostfix {
         }
         func leftovers() -> [Int32] {
             var pids = processes(workingIn: directory)
+            daemons.formUnion(pids)
             if let pid = masterPID, isRunning(pid), !pids.contains(pid) { pids.append(pid) }
             return pids
         }
-        if waitUntil(timeout: 6, { leftovers().isEmpty }) { return }
-        if let pid = masterPID { kill(-pid, SIGKILL) }
-        for pid in leftovers() { kill(pid, SIGKILL) }
-        _ = waitUntil(timeout: 3) { leftovers().isEmpty }
+        func reapDaemons() -> Bool {
+            daemons = daemons.filter { pid in
+                var status: Int32 = 0
+                let result = waitpid(pid, &status, WNOHANG)
+                return result == 0  // still running; reaped (pid) or not our child (-1): done
+            }
+            return daemons.isEmpty
+        }
+        if !waitUntil(
+            timeout: 6,
+            {
+                _ = reapDaemons(); return leftovers().isEmpty
+            })
+        {
+            if let pid = masterPID { kill(-pid, SIGKILL) }
+            for pid in leftovers() { kill(pid, SIGKILL) }
+            _ = waitUntil(timeout: 3) { leftovers().isEmpty }
+        }
+        _ = waitUntil(timeout: 2, reapDaemons)
     }
+
+    /// prctl(PR_SET_CHILD_SUBREAPER) while an instance runs: orphaned descendants (the Postfix
+    /// daemons, once the master has gone) become this process's children instead of init's, so
+    /// `stop` can reap them. prctl is variadic, which Swift cannot call: it is called through
+    /// dlsym with its integer arguments.
+    private static func setChildSubreaper(_ on: Bool) {
+        subreaperUsers.lock.lock()
+        defer { subreaperUsers.lock.unlock() }
+        subreaperUsers.count += on ? 1 : -1
+        guard subreaperUsers.count == (on ? 1 : 0) else { return }
+        typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") else { return }
+        let setChildSubreaper: Int32 = 36  // PR_SET_CHILD_SUBREAPER, <linux/prctl.h>
+        _ = unsafeBitCast(symbol, to: Prctl.self)(setChildSubreaper, on ? 1 : 0, 0, 0, 0)
+    }
+
+    /// How many instances of this process want the subreaper on.
+    private final class SubreaperUsers: @unchecked Sendable {  // count is guarded by lock
+        let lock = NSLock()
+        var count = 0
+    }
+    private static let subreaperUsers = SubreaperUsers()
 
     /// Stops instances of earlier runs whose test process is gone, and removes their directories.
     static func cleanUpStaleInstances() {
