@@ -119,7 +119,7 @@ struct LivePostfixError: Error, CustomStringConvertible {
 // MARK: - Observations
 
 /// An SMTP reply: the code and the text of every line (without the `NNN-`/`NNN ` prefix).
-struct SMTPReply: Equatable, Sendable, CustomStringConvertible {
+struct LiveSMTPReply: Equatable, Sendable, CustomStringConvertible {
     var code: Int
     var lines: [String]
     var text: String { lines.joined(separator: " ") }
@@ -271,8 +271,8 @@ struct LiveWarning: Equatable, Hashable, Sendable, CustomStringConvertible {
 struct LiveProbe: Sendable, CustomStringConvertible {
     var address: String
     var clientPort: UInt16
-    var rcptReply: SMTPReply
-    var dataReply: SMTPReply?
+    var rcptReply: LiveSMTPReply
+    var dataReply: LiveSMTPReply?
     var queueID: String?
     var outcome: LiveOutcome
     /// Warnings logged in the probe's SMTP session or for its queue ID.
@@ -307,9 +307,9 @@ final class LivePostfix {
     let port: UInt16
     private(set) var masterPID: Int32?
     private let configuration: LivePostfixConfiguration
-    private var watchdog: Spawned?
+    private var watchdog: LiveChildProcess?
     /// `postfix start-fg` (postfix-script), the master's parent.
-    private var postfixProcess: Spawned?
+    private var postfixProcess: LiveChildProcess?
     private var stopped = false
     private var subreaper = false
     private var probeCount = 0
@@ -446,7 +446,8 @@ final class LivePostfix {
         // `postfix start-fg`: postfix-script runs the master in the foreground as its child, so
         // the master is reaped by it (no zombie left to init) and the script by us.
         let output = scratch.appendingPathComponent("start-fg.out")
-        let process = try Spawned([Self.postfixCommand, "-c", configDirectory.path, "start-fg"], output: output.path)
+        let process = try LiveChildProcess(
+            [Self.postfixCommand, "-c", configDirectory.path, "start-fg"], output: output.path)
         postfixProcess = process
         let pidFile = queueDirectory.appendingPathComponent("pid/master.pid")
         let ready = Self.waitUntil(timeout: 20) {
@@ -627,7 +628,7 @@ final class LivePostfix {
             [ -f "$dir/etc/main.cf" ] && \(Self.postfixCommand) -c "$dir/etc" stop >/dev/null 2>&1
             rm -rf "$dir"
             """
-        watchdog = try Spawned(
+        watchdog = try LiveChildProcess(
             ["/bin/sh", "-c", script, "swiftpostmap-live-watchdog", "\(getpid())", scratch.path])
         let pidFile = scratch.appendingPathComponent("watchdog.pid")
         guard Self.waitUntil(timeout: 5, { FileManager.default.fileExists(atPath: pidFile.path) }) else {
@@ -650,11 +651,11 @@ final class LivePostfix {
     /// Sends one message per address (null sender), waits for the log to show each one's
     /// fate, and reports them.
     func probe(_ addresses: [String]) throws -> LiveRun {
-        var sent: [SentProbe] = []
+        var sent: [LiveSentProbe] = []
         for address in addresses {
             probeCount += 1
             let token = "\(runID)-\(probeCount)"
-            sent.append(try SentProbe.send(to: address, port: port, token: token))
+            sent.append(try LiveSentProbe.send(to: address, port: port, token: token))
         }
         // The log since the previous call (the first call sees start-up warnings too).
         func newLog() -> LiveLog { LiveLog(lines: Array(readLog().dropFirst(logCursor))) }
@@ -676,7 +677,7 @@ final class LivePostfix {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
-    private func report(_ sent: [SentProbe], _ log: LiveLog) -> LiveRun {
+    private func report(_ sent: [LiveSentProbe], _ log: LiveLog) -> LiveRun {
         var usedSessions = Set<Int>()
         var attributed = Set<Int>()  // log line indexes that belong to a probe
         var probes: [LiveProbe] = []
@@ -732,7 +733,7 @@ final class LivePostfix {
         return LiveRun(probes: probes, globalWarnings: global, log: log.lines.map(\.raw))
     }
 
-    static func queueID(in reply: SMTPReply) -> String? {
+    static func queueID(in reply: LiveSMTPReply) -> String? {
         guard let range = reply.text.range(of: "queued as ") else { return nil }
         return String(reply.text[range.upperBound...].prefix { $0.isLetter || $0.isNumber })
     }
@@ -912,7 +913,7 @@ final class LivePostfix {
 /// blocked or ignored (the test process blocks many in its threads, and children inherit
 /// that), standard input from /dev/null, output to `output` (default /dev/null), and no
 /// other inherited descriptor.
-final class Spawned {
+final class LiveChildProcess {
     let pid: pid_t
     private var reaped = false
 
@@ -978,7 +979,7 @@ private func loopback(port: UInt16) -> sockaddr_in {
 }
 
 /// A plain SMTP connection to 127.0.0.1.
-final class SMTPConnection {
+final class LiveSMTPConnection {
     private let fd: Int32
     private var buffer: [UInt8] = []
     /// The client's port, as smtpd logs it.
@@ -1041,7 +1042,7 @@ final class SMTPConnection {
         }
     }
 
-    func readReply() throws -> SMTPReply {
+    func readReply() throws -> LiveSMTPReply {
         var lines: [String] = []
         while true {
             let line = try readLine()
@@ -1050,28 +1051,38 @@ final class SMTPConnection {
             }
             lines.append(String(line.dropFirst(4)))
             if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" {
-                return SMTPReply(code: code, lines: lines)
+                return LiveSMTPReply(code: code, lines: lines)
             }
         }
     }
 
-    func command(_ line: String) throws -> SMTPReply {
+    func command(_ line: String) throws -> LiveSMTPReply {
         try send(line + "\r\n")
         return try readReply()
     }
 }
 
 /// One probe message as sent.
-struct SentProbe: Sendable {
+struct LiveSentProbe: Sendable {
     var address: String
     var token: String
     var port: UInt16
-    var rcptReply: SMTPReply
-    var dataReply: SMTPReply?
+    var rcptReply: LiveSMTPReply
+    var dataReply: LiveSMTPReply?
 
     /// EHLO, MAIL FROM:<>, RCPT TO:<address>, and DATA when RCPT was accepted, then QUIT.
-    static func send(to address: String, port: UInt16, token: String) throws -> SentProbe {
-        let smtp = try SMTPConnection(port: port)
+    static func send(to address: String, port: UInt16, token: String) throws -> LiveSentProbe {
+        var connection: LiveSMTPConnection?
+        for attempt in 1...30 {  // the listener comes up with the master; allow it a moment
+            do {
+                connection = try LiveSMTPConnection(port: port)
+                break
+            } catch {
+                if attempt == 30 { throw error }
+                usleep(100_000)
+            }
+        }
+        guard let smtp = connection else { throw LivePostfixError("no connection to 127.0.0.1:\(port)") }
         let greeting = try smtp.readReply()
         guard greeting.code == 220 else { throw LivePostfixError("greeting: \(greeting)") }
         let ehlo = try smtp.command("EHLO probe.test")
@@ -1079,7 +1090,7 @@ struct SentProbe: Sendable {
         let mail = try smtp.command("MAIL FROM:<>")
         guard mail.code == 250 else { throw LivePostfixError("MAIL FROM:<>: \(mail)") }
         let rcpt = try smtp.command("RCPT TO:<\(address)>")
-        var dataReply: SMTPReply?
+        var dataReply: LiveSMTPReply?
         if rcpt.isPositive {
             let data = try smtp.command("DATA")
             guard data.code == 354 else { throw LivePostfixError("DATA: \(data)") }
@@ -1090,7 +1101,8 @@ struct SentProbe: Sendable {
             dataReply = try smtp.command(message.joined(separator: "\r\n"))
         }
         _ = try? smtp.command("QUIT")
-        return SentProbe(address: address, token: token, port: smtp.localPort, rcptReply: rcpt, dataReply: dataReply)
+        return LiveSentProbe(
+            address: address, token: token, port: smtp.localPort, rcptReply: rcpt, dataReply: dataReply)
     }
 }
 
@@ -1249,7 +1261,7 @@ struct LiveLog {
 
     /// The probe's session is over and, if its message was queued, every recipient of it (and
     /// of the messages local(8) forwarded it into) has a fate.
-    func isComplete(_ probe: SentProbe) -> Bool {
+    func isComplete(_ probe: LiveSentProbe) -> Bool {
         guard sessions.contains(where: { $0.port == probe.port && $0.closed }) else { return false }
         guard probe.rcptReply.isPositive, let data = probe.dataReply, data.isPositive else { return true }
         guard let queueID = LivePostfix.queueID(in: data) else { return true }
