@@ -97,11 +97,19 @@ struct DeliveryLintTests {
             info@ex.test        user@mbox.test
             Mixed.Case@Ex.Test  catchall@mbox.test
             list@ex.test        user@mbox.test, someone@elsewhere.example
-            @rewrite.test       @mbox.test
             self@mbox.test      self@mbox.test
 
             """)
         #expect(errors(findings).isEmpty, "\(findings.map(\.text))")
+    }
+
+    @Test func aDomainRewriteBouncesUnknownUsers() throws {
+        // Mail to a user of rewrite.test without a mailbox in mbox.test is accepted, then
+        // bounced (measured live); lint shows it for an address no key names.
+        let findings = try lint("@rewrite.test  @mbox.test\n")
+        let bounce = try #require(findings.first { $0.rule == .bounced })
+        #expect(bounce.severity == .error)
+        #expect(bounce.message.hasPrefix("no-such-user@rewrite.test → no-such-user@mbox.test: unknown user"))
     }
 
     @Test func oneFailingTargetOfAListIsAnError() throws {
@@ -129,9 +137,10 @@ struct DeliveryLintTests {
             let config = try MainConfig(
                 text: Array(try Data(contentsOf: mainCf)), path: mainCf.path, directory: dir.path, warn: { _ in })
             let linter = MapLinter(configuration: config, configurationKnown: true, handling: KeyHandling())
-            let targets = linter.targets(operands: [valias.path, "hash:" + dir.appendingPathComponent("x").path], kind: nil)
+            let targets = linter.targets(
+                operands: [valias.path, "hash:" + dir.appendingPathComponent("x").path], kind: nil)
             #expect(targets.map(\.kind) == [.virtual, .generic])
-            #expect(targets[0].kindSource == "virtual_alias_maps in \(mainCf.path):8")
+            #expect(targets[0].kindSource == "virtual_alias_maps in \(mainCf.path):7")
             #expect(targets[1].kindSource == "its file name")
             #expect(linter.targets(operands: [valias.path], kind: .aliases).map(\.kind) == [.aliases])
         }
@@ -148,7 +157,8 @@ struct DeliveryLintTests {
             let config = try MainConfig(
                 text: Array(try Data(contentsOf: mainCf)), path: mainCf.path, directory: dir.path, warn: { _ in })
             let linter = MapLinter(configuration: config, configurationKnown: true, handling: KeyHandling())
-            let findings = try linter.lint(linter.targets(operands: [dir.appendingPathComponent("valias").path], kind: nil))
+            let findings = try linter.lint(
+                linter.targets(operands: [dir.appendingPathComponent("valias").path], kind: nil))
             #expect(findings.filter { $0.rule == .recursionLimit }.map(\.line) == [1, 2, 3, 4, 5, 6])
         }
     }

@@ -414,9 +414,13 @@ struct ResolverDeliveryTests {
 
     @Test func localRecipientsAreLookedUpInAliasesWithAndWithoutExtension() throws {
         let r = resolver(aliases: [("joe", "joe.smith@x.example"), ("ann+list", "/var/lists/ann")])
-        let joe = try #require(try resolve("joe+tag@host.example", with: r).recipients.first)
-        #expect(joe.outcome == .local)
-        #expect(joe.alias == "joe.smith@x.example")
+        // local(8) sends the alias's address on in a new message (case 18 of the live oracle).
+        let forwarded = try resolve("joe+tag@host.example", with: r)
+        #expect(
+            forwarded.steps.contains { $0.stage == .alias && $0.query == "joe" && $0.value == "joe.smith@x.example" })
+        let joe = try #require(forwarded.recipients.first)
+        #expect(joe.address == "joe.smith@x.example")
+        #expect(joe.outcome == .remote)
         let ann = try resolve("ann+list@host.example", with: r)
         #expect(ann.recipients.first?.alias == "/var/lists/ann")
         #expect(ann.steps.last?.query == "ann+list")

@@ -72,6 +72,9 @@ public struct ExtensionOptions: Sendable, Equatable {
     public var virtualMaps: [String] = []
     public var mailboxMaps: [String] = []
     public var aliasMaps: [String] = []
+    /// `--passwd`: local users are the users of this machine's passwd (for `--resolve` and
+    /// `--test` run on the mail server itself); otherwise every local user is assumed to exist.
+    public var consultPasswd = false
     /// `--map-kind KIND` for `--lint`, instead of guessing from main.cf or the file name.
     public var mapKind: MapKind? = nil
 
@@ -305,6 +308,7 @@ private func parseLongOption(
     case "--version": try setMode(.version)
     case "--json": options.extensions.json = true
     case "--werror": options.extensions.warningsAreErrors = true
+    case "--passwd": options.extensions.consultPasswd = true
     case "--main-cf": options.extensions.mainCf = try value()
     case "--virtual": options.extensions.virtualMaps.append(try value())
     case "--vmailbox": options.extensions.mailboxMaps.append(try value())

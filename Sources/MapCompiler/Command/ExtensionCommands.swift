@@ -167,6 +167,7 @@ func helpText(program: String) -> String {
     Options of the validation modes:
       -c DIR, --main-cf FILE   the server's configuration (else Postfix's defaults)
       --json                   one JSON object per result (JSON Lines)
+      --passwd                 local users are this machine's passwd users (run on the server)
       --kind KIND              what a linted map is: \(MapKind.allCases.map(\.rawValue).joined(separator: ", "))
 
     A MAP is a source file (compiled in memory), NAME.db, or type:NAME (NAME.db, or the source

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A simulation of what Postfix 3.7 does with a recipient address at delivery time
 /// (postmap-behavior.md §10): cleanup(8)'s canonicalization and recursive virtual alias
 /// expansion, trivial-rewrite(8)'s domain classes, virtual(8)'s mailbox lookup and local(8)'s
@@ -56,6 +58,12 @@ public struct ResolverSettings: Sendable {
     /// relative `virtual_mailbox_base` defers mail, as virtual(8) does, instead of only
     /// giving a warning.
     public var configurationKnown = false
+    /// Whether local users are looked up in this machine's passwd (for smtpd's
+    /// `local_recipient_maps` check and local(8)); otherwise every local user is assumed
+    /// to exist.
+    public var consultPasswd = false
+    /// Whether `local_recipient_maps` is set (non-empty, as by default).
+    public var localRecipientCheck = true
 
     public init() {}
 }
@@ -284,7 +292,8 @@ public struct AddressResolver: Sendable {
         for (recipient, chain) in zip(expansion.recipients, expansion.chains) {
             var resolved = deliver(recipient, steps: &resolution.steps, warnings: &resolution.warnings)
             resolved.chain = chain + resolved.chain
-            resolution.recipients.append(resolved)
+            resolution.recipients += followingAliases(
+                resolved, steps: &resolution.steps, warnings: &resolution.warnings, depth: 0)
         }
         if resolution.recipients.contains(where: { $0.outcome == .deferred }) {
             resolution.status = .deferred
@@ -296,6 +305,52 @@ public struct AddressResolver: Sendable {
             if !resolution.assumptions.contains(note) { resolution.assumptions.append(note) }
         }
         return resolution
+    }
+
+    /// local(8) delivers an aliases(5) match to its targets: a command, a file or an
+    /// `:include:` stays a local delivery, a target that names the alias itself is the
+    /// user's mailbox, and every other address is sent on in a new message (cleanup(8)
+    /// expands it again, then each of its recipients is delivered).
+    func followingAliases(
+        _ recipient: ResolvedRecipient, steps: inout [ResolutionStep], warnings: inout [String], depth: Int
+    ) -> [ResolvedRecipient] {
+        guard recipient.outcome == .local, let alias = recipient.alias, depth < 8 else { return [recipient] }
+        var out: [ResolvedRecipient] = []
+        var keepSelf = false
+        let name = AddressParts(recipient.address).localpart.lowercased()
+        for item in alias.split(separator: ",") {
+            let text = item.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
+            if text.hasPrefix("|") || text.hasPrefix("/") || text.lowercased().hasPrefix(":include:") {
+                keepSelf = true
+                continue
+            }
+            for target in parseAddressList(Array(text.utf8)) where !target.isEmpty {
+                let parts = AddressParts(target)
+                if parts.domain == nil || parts.domain.map({ isLocalForLookup($0) }) == true,
+                    parts.localpart.lowercased() == name
+                {
+                    keepSelf = true
+                    continue
+                }
+                let canonical = canonicalize(target)
+                let expansion = expand(canonical, steps: &steps)
+                if let failure = expansion.failure {
+                    var deferred = recipient
+                    deferred.address = externalAddress(canonical)
+                    deferred.outcome = .deferred
+                    deferred.reason = failure
+                    out.append(deferred)
+                    continue
+                }
+                for (next, chain) in zip(expansion.recipients, expansion.chains) {
+                    var resolved = deliver(next, steps: &steps, warnings: &warnings)
+                    resolved.chain = recipient.chain + chain + resolved.chain
+                    out += followingAliases(resolved, steps: &steps, warnings: &warnings, depth: depth + 1)
+                }
+            }
+        }
+        if keepSelf || out.isEmpty { out.insert(recipient, at: 0) }
+        return out
     }
 
     // MARK: - smtpd(8)'s recipient check
@@ -331,7 +386,14 @@ public struct AddressResolver: Sendable {
                 return reject("relay recipient table")
             }
         case .local:
-            break
+            let user = splitExtension(parts.localpart)?.user ?? parts.localpart
+            var aliasKeys = [QueryKey(key: parts.localpart, unmatchedExtension: nil)]
+            if user != parts.localpart { aliasKeys.append(QueryKey(key: user, unmatchedExtension: nil)) }
+            if case .found = search(aliasKeys, in: aliasMaps, title: "alias_maps") { return nil }
+            if settings.consultPasswd && settings.localRecipientCheck && !systemUserExists(user) {
+                resolution.assumptions.append("local users are those of this machine's passwd")
+                return reject("local recipient table")
+            }
         case .default:
             resolution.assumptions.append(
                 "\(parts.domain ?? "") is not a domain of this server: only clients allowed to relay "
@@ -768,7 +830,6 @@ public struct AddressResolver: Sendable {
     ) {
         let split = splitExtension(parts.localpart)
         recipient.user = split?.user ?? parts.localpart
-        guard !aliasMaps.isEmpty else { return }
         var keys = [QueryKey(key: parts.localpart, unmatchedExtension: nil)]
         if let split { keys.append(QueryKey(key: split.user, unmatchedExtension: split.extension)) }
         switch search(keys, in: aliasMaps, title: "alias_maps") {
@@ -787,6 +848,10 @@ public struct AddressResolver: Sendable {
                     value: value, source: hit.source, tried: tried, note: note))
         case .notFound(let tried):
             steps.append(ResolutionStep(stage: .alias, address: recipient.address, matched: false, tried: tried))
+            if settings.consultPasswd, let user = recipient.user, !systemUserExists(user) {
+                recipient.outcome = .bounced
+                recipient.reason = "unknown user: \"\(user.lowercased())\" (no alias, not in this machine's passwd)"
+            }
         case .failed(let message, let tried):
             recipient.outcome = .deferred
             recipient.reason = message
@@ -854,6 +919,11 @@ public struct AddressResolver: Sendable {
     private func strippingOneTrailingDot(_ domain: String) -> String {
         domain.hasSuffix(".") && domain.count > 1 ? String(domain.dropLast()) : domain
     }
+}
+
+/// Whether this machine's passwd has `user` (case-folded, as local(8) looks it up).
+func systemUserExists(_ user: String) -> Bool {
+    getpwnam(user.lowercased()) != nil
 }
 
 /// Parses an address as typed (external form, `Name <addr>` accepted) into internal form.

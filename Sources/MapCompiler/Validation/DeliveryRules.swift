@@ -23,8 +23,8 @@ struct DeliveryRules {
                 catchAlls[Array(entry.key.dropFirst())] = (map.target.map.name, entry.line)
             }
         }
-        // Entries already reported as part of a failed expansion: one error a line says it,
-        // and probing them again would only walk the same chain (a 1000-level one, say).
+        // Entries already reported as taking part in a failed expansion: their line has its
+        // error, and probing them again would only walk the same chain (1000 levels, say).
         var inFailedExpansion: Set<EntryLocation> = []
         for map in maps {
             for entry in map.keptEntries {
@@ -106,7 +106,13 @@ struct DeliveryRules {
             ]
         case .deferred where resolution.smtpReply?.stage == .data:
             let (rule, cause) = expansionFailure(resolution)
-            let places = locations(resolution.failedChain, in: resolution, adding: own)
+            var places = locations(resolution.failedChain, in: resolution, adding: own)
+            // The whole expansion fails: every entry it reaches takes part, also those past
+            // the point where Postfix gave up.
+            let linted = Set(maps.map(\.target.map.name))
+            for place in reachableEntries(from: resolution.canonical) where linted.contains(place.file) {
+                if !places.contains(place) { places.append(place) }
+            }
             return [
                 Failure(
                     rule: rule,
@@ -169,6 +175,22 @@ struct DeliveryRules {
         }
         let note = resolution.steps.last(where: { $0.note != nil && !$0.matched })?.note ?? reason
         return (.lookupError, note)
+    }
+
+    /// Every virtual alias entry an expansion starting at `address` (external form) reaches,
+    /// each address looked up once, by the resolver's own lookup.
+    private func reachableEntries(from address: String) -> [EntryLocation] {
+        guard let start = parseInputAddress(address) else { return [] }
+        var queue = [start]
+        var seen: Set<String> = [start.lowercased()]
+        var places: [EntryLocation] = []
+        var placed: Set<EntryLocation> = []
+        while let next = queue.popLast(), seen.count < 100_000 {
+            guard case .found(let results, let step) = resolver.lookUpVirtualAlias(next) else { continue }
+            if let source = step.source, placed.insert(source).inserted { places.append(source) }
+            for result in results where seen.insert(result.lowercased()).inserted { queue.append(result) }
+        }
+        return places
     }
 
     /// `probe → intermediate → recipient`, the addresses a recipient was reached through.

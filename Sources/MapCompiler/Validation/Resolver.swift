@@ -133,7 +133,9 @@ private func makeResolver(
             "alias": try load(options.aliasMaps, format: .postalias),
         ]
     }
-    return try buildResolver(base: context.config, explicit: context.configIsExplicit, tables: &tables)
+    var resolver = try buildResolver(base: context.config, explicit: context.configIsExplicit, tables: &tables)
+    resolver.settings.consultPasswd = options.consultPasswd
+    return resolver
 }
 
 /// The resolver for main.cf `base` (Postfix's defaults filled in) and the maps it names,

@@ -195,6 +195,7 @@ extension ResolverSettings {
         settings.relayTransport = try value("relay_transport")
         settings.defaultTransport = try value("default_transport")
         settings.relayhost = try value("relayhost")
+        settings.localRecipientCheck = !splitPostfixList(try value("local_recipient_maps")).isEmpty
         if let directory = config.directory, case .success(let bytes) = readWholeFile(directory + "/master.cf") {
             settings.serviceCommands = MasterConfig(text: String(decoding: bytes, as: UTF8.self)).transportCommands
         }
@@ -275,6 +276,7 @@ func withPostfixDefaults(_ base: MainConfig) throws(FatalError) -> MainConfig {
     setDefault("relayhost", "")
     setDefault("transport_maps", "")
     setDefault("relay_recipient_maps", "")
+    setDefault("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps")
     return config
 }
 
