@@ -57,11 +57,11 @@ struct LivePostfixTests {
         for (item, probe) in zip(file.cases, run.probes) {
             let resolution = try #require(
                 verdicts.resolutions[item.address.lowercased()], "no --resolve for \(item.address)")
-            let where_ = "cases:\(item.line) \(item.label) \(item.address)"
+            let caseName = "cases:\(item.line) \(item.label) \(item.address)"
             if OfflineVerdicts.beyondTheModel[item.label] == nil {
                 #expect(
                     OfflineVerdicts.outcome(probe.outcome) == resolution.outcome,
-                    "\(where_): Postfix \(probe.outcome); --resolve \(resolution.raw)")
+                    "\(caseName): Postfix \(probe.outcome); --resolve \(resolution.raw)")
             }
             guard let line = resolution.entryLine else { continue }
             let errors = verdicts.lintErrors.filter { $0.line == line }
@@ -72,9 +72,9 @@ struct LivePostfixTests {
                     let text = $0.message.lowercased()
                     return ["mail to \(probe) ", "\(probe) ", "\(probe):"].contains { text.hasPrefix($0) }
                 }
-                #expect(aboutThis.isEmpty, "\(where_): delivered by Postfix, but lint says \(aboutThis)")
+                #expect(aboutThis.isEmpty, "\(caseName): delivered by Postfix, but lint says \(aboutThis)")
             } else if OfflineVerdicts.beyondTheModel[item.label] == nil {
-                #expect(!errors.isEmpty, "\(where_): not delivered by Postfix, but no lint error at routing:\(line)")
+                #expect(!errors.isEmpty, "\(caseName): not delivered by Postfix, but no lint error at routing:\(line)")
             }
         }
         // Every lint error is at an entry that takes part in mail Postfix did not deliver.
