@@ -32,19 +32,19 @@ public struct MapLinter: Sendable {
         self.aliasSyntax = aliasSyntax
     }
 
-    /// The kind of each operand: `kind` when given, else the main.cf (or master.cf)
-    /// parameter that names it, else a guess from its file name.
+    /// The kind of each operand: from the main.cf (or master.cf) parameter that names it,
+    /// else `kind` when given (`--kind`), else a guess from its file name.
     public func targets(operands: [String], kind: MapKind?) -> [LintTarget] {
         let references = configurationKnown ? configurationReferences() : []
         return operands.map { operand in
             var map = MapArgument(operand)
             while map.explicitType == "proxy" { map = MapArgument(map.name) }
-            if let kind { return LintTarget(map: map, kind: kind, kindSource: "--kind \(kind.rawValue)") }
             if let reference = references.first(where: { samePath($0.map.name, map.name) }) {
                 return LintTarget(
                     map: map, kind: reference.kind,
                     kindSource: "\(reference.parameter) in \(reference.file):\(reference.line)")
             }
+            if let kind { return LintTarget(map: map, kind: kind, kindSource: "--kind \(kind.rawValue)") }
             return LintTarget(map: map, kind: MapKind.guess(fromPath: map.name), kindSource: "its file name")
         }
     }
