@@ -22,7 +22,7 @@ struct ExtensionCommands {
             return try runIntegrityCheck(operands: operands, options: options, context: context)
         case .checkWorker(let path):
             guard operands.isEmpty else { throw FatalError("usage: --check-worker file.db") }
-            return runCheckWorker(path: path)
+            return TableChecker.runWorker(path: path)
         case .resolve:
             guard !operands.isEmpty else { throw FatalError("usage: --resolve address...") }
             return try runResolve(addresses: operands, options: options, context: context)
@@ -37,109 +37,6 @@ struct ExtensionCommands {
             return 0
         }
     }
-
-    // MARK: --lint
-
-    /// Lints the operands, or with none every map of the named configuration; prints the
-    /// findings (text or JSON Lines) and a summary on standard error. Exit status 1 when
-    /// any finding is an error (or, with `--werror`, a warning).
-    func lint(_ operands: [String], options: ExtensionOptions) throws(FatalError) -> Int32 {
-        let linter = MapLinter(
-            configuration: context.config, configurationKnown: context.configIsExplicit, handling: context.handling,
-            duplicates: context.options.duplicates, aliasSyntax: context.personality == .postalias)
-        let targets: [LintTarget]
-        if operands.isEmpty {
-            guard context.configIsExplicit else {
-                throw FatalError("usage: --lint [type:]file... (or --lint -c DIR for every map of a configuration)")
-            }
-            targets = linter.configurationTargets()
-            if targets.isEmpty {
-                context.warn(
-                    Diagnostic(
-                        .warning,
-                        "\(context.config.directory ?? MainConfig.defaultDirectory): no map source that main.cf or "
-                            + "master.cf refers to exists"))
-            }
-        } else {
-            targets = linter.targets(operands: operands, kind: options.mapKind)
-        }
-        let findings = try linter.lint(targets, warn: context.warn)
-        for finding in findings {
-            context.output.standardOutput(
-                options.json ? lintFindingJSON(finding).line : Array((finding.text + "\n").utf8))
-        }
-        let errors = findings.filter { $0.severity == .error }.count
-        let warnings = findings.filter { $0.severity == .warning }.count
-        if !options.json {
-            let notes = findings.count - errors - warnings
-            context.output.standardError(
-                "\(targets.count) map(s) checked: \(errors) error(s), \(warnings) warning(s), \(notes) note(s)")
-        }
-        return errors > 0 || (options.warningsAreErrors && warnings > 0) ? 1 : 0
-    }
-
-    // MARK: --verify
-
-    /// The table `NAME.db` must hold exactly what compiling `NAME` now would store.
-    func verify(_ operand: String, json: Bool) throws(FatalError) -> Int32 {
-        let map = MapArgument(operand)
-        let type = map.type(default: context.defaultType)
-        guard case .berkeley(let method) = MapTypeSupport(type: type) else {
-            throw FatalError("unsupported dictionary type: \(type)")
-        }
-        var ignored: [Diagnostic] = []
-        let expected = try compileSourceInMemory(
-            path: map.name, format: context.personality == .postalias ? .postalias : .postmap,
-            handling: context.handling, duplicates: context.options.duplicates,
-            hostname: context.personality == .postalias ? (try context.config.myhostname()) : "localhost",
-            warn: { ignored.append($0) }
-        ).contents
-        let actual = try readTableContents(
-            tablePath: map.tablePath, method: method, typeName: type, handling: context.handling,
-            warn: context.warn)
-        let changes = MapDifference.compute(
-            from: expected, to: actual, ignoringKeys: context.personality == .postalias ? ["YP_LAST_MODIFIED"] : [])
-        // Printed as a diff from the source (what a build would store) to the table.
-        if !json && !changes.isEmpty {
-            context.output.standardOutput(Array("--- \(map.name) (source)\n+++ \(map.tablePath) (table)\n".utf8))
-        }
-        var out = DifferencePrinter(json: json, output: context.output)
-        for change in changes { out.print(change) }
-        if !json {
-            let verdict =
-                changes.isEmpty
-                ? "\(map.tablePath): up to date with \(map.name) (\(expected.records.count) entries)"
-                : "\(map.tablePath): \(changes.count) difference(s) from \(map.name)"
-            context.output.standardError(verdict)
-        }
-        return changes.isEmpty ? 0 : 1
-    }
-
-    // MARK: --diff
-
-    /// A semantic diff of two maps, each a source or a table.
-    func diff(_ first: String, _ second: String, json: Bool) throws(FatalError) -> Int32 {
-        let format: SourceFormat = context.personality == .postalias ? .postalias : .postmap
-        let left = try loadMap(MapArgument(first), format: format, handling: context.handling, warn: context.warn)
-        let right = try loadMap(MapArgument(second), format: format, handling: context.handling, warn: context.warn)
-        let changes = MapDifference.compute(
-            from: left, to: right, ignoringKeys: format == .postalias ? ["YP_LAST_MODIFIED"] : [])
-        var out = DifferencePrinter(json: json, output: context.output)
-        for change in changes { out.print(change) }
-        return changes.isEmpty ? 0 : 1
-    }
-}
-
-/// One finding as a JSON object: `{file, line, column, severity, message, rule}`.
-func lintFindingJSON(_ finding: LintFinding) -> JSONObject {
-    var object = JSONObject()
-    object.add("file", finding.file)
-    object.add("line", finding.line)
-    object.add("column", finding.column)
-    object.add("severity", finding.severity.rawValue)
-    object.add("message", finding.message)
-    object.add("rule", finding.rule.rawValue)
-    return object
 }
 
 /// This program's version.

@@ -57,26 +57,7 @@ struct OperationContext {
     // MARK: Opening tables for reading
 
     func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> any LookupTable {
-        guard let type = map.explicitType.map({ $0 }) ?? Optional(defaultType), !type.isEmpty, !map.name.isEmpty
-        else {
-            throw FatalError("open dictionary: expecting \"type:name\" form instead of \"\(map)\"")
-        }
-        switch MapTypeSupport(type: type) {
-        case .berkeley(let method):
-            return try TableReader(
-                method: method, typeName: type, name: map.name, handling: handling,
-                cacheSize: try config.readBufferSize(), writable: writable, warn: warn)
-        default:
-            if let table = try MemoryTable.open(
-                type: type, name: map.name, handling: handling, writable: writable, warn: warn)
-            {
-                return table
-            }
-            if type == "fail" {
-                throw FatalError("table fail:\(map.name): \(writable ? "delete" : "query") error: Application error")
-            }
-            throw FatalError("unsupported dictionary type: \(type)")
-        }
+        try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
     }
 
     // MARK: Query
@@ -100,7 +81,8 @@ struct OperationContext {
     /// the message on standard input); maps are opened when first needed.
     func queryStandardInput(_ maps: [MapArgument]) throws(FatalError) -> Int32 {
         let messageOptions =
-            options.bodyQuery || options.headerQuery ? try MessageKeyOptions(options, config: config) : nil
+            options.bodyQuery || options.headerQuery ? try MessageKeyOptions(
+                bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime, configuration: config) : nil
         let data = input.readAllInput()
         let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
         var tables: [(any LookupTable)?] = Array(repeating: nil, count: maps.count)

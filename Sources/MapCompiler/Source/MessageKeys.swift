@@ -52,12 +52,14 @@ public struct MessageKeyOptions: Sendable, Equatable {
         self.mime = mime
     }
 
-    /// The options for a command line, with the limits from main.cf.
+    /// The options for `-b` (`bodyLines`), `-h` (`headers`) and `-m` (`mime`), with the
+    /// limits from main.cf (`header_size_limit`, `mime_nesting_limit`,
+    /// `mime_boundary_length_limit`).
     ///
     /// - Throws: postmap's fatal errors for a limit that is not a number or is below 1,
     ///   checked in postmap's order.
-    init(_ options: CommandLineOptions, config: MainConfig) throws(FatalError) {
-        self.init(bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime)
+    public init(bodyLines: Bool, headers: Bool, mime: Bool, configuration config: MainConfig) throws(FatalError) {
+        self.init(bodyLines: bodyLines, headers: headers, mime: mime)
         headerSizeLimit = try config.positiveIntegerParameter("header_size_limit", default: 102_400)
         mimeNestingLimit = try config.positiveIntegerParameter("mime_nesting_limit", default: 100)
         mimeBoundaryLengthLimit = try config.positiveIntegerParameter("mime_boundary_length_limit", default: 2048)

@@ -179,6 +179,16 @@ public func parseExpectations(_ bytes: [UInt8], name: String) throws(FatalError)
     return expectations
 }
 
+/// Reads and parses the expectations file at `file`.
+///
+/// - Throws: `open FILE: REASON`, or the first malformed line (`FILE:LINE: problem`).
+public func loadExpectations(file: String) throws(FatalError) -> [Expectation] {
+    switch readWholeFile(file) {
+    case .success(let bytes): return try parseExpectations(bytes, name: file)
+    case .failure(let error): throw FatalError("open \(file): \(error.text)")
+    }
+}
+
 /// A problem with one line of an expectations file.
 struct ExpectationLineProblem: Error {
     var text: String
