@@ -74,6 +74,17 @@ public func messageLookupKeys(_ message: [UInt8], options: MessageKeyOptions) ->
     return scanner.keys
 }
 
+/// The lines of standard input as postmap reads keys for `-q -` and `-d -` (and message
+/// lines for `-b`/`-h`): split at `\n`, nothing else removed; a last line without `\n`
+/// counts. Like postmap, a line ends at its first NUL byte.
+public func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
+        Array($0.prefix(while: { $0 != 0 }))
+    }
+    if data.last == 0x0A || data.isEmpty { lines.removeLast() }
+    return lines
+}
+
 // MARK: - Scanning
 
 /// A line-by-line reader of one message that collects lookup keys.

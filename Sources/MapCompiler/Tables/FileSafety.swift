@@ -200,7 +200,7 @@ func replaceTableAtomically<T>(
 
 /// A fresh private directory under `$TMPDIR` (or `/tmp`).
 private func makeScratchDirectory() throws(FatalError) -> String {
-    let base = ProcessEnvironment.current["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     var template = Array("\(base)/swiftpostmap.XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else {
         throw FatalError("create temporary directory in \(base): \(systemErrorText(errno))")

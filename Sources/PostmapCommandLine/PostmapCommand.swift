@@ -1,4 +1,5 @@
 import Glibc
+import MapCompiler
 
 /// Where a command writes: standard output (buffered by the caller) and messages.
 public protocol CommandOutput: AnyObject {

@@ -1,4 +1,5 @@
 import Glibc
+import MapCompiler
 
 /// `--check [type:]file.db...`: the integrity of table files (the checks are
 /// ``TableChecker``'s), printed as `FILE: error|warning: message` lines and a summary, or

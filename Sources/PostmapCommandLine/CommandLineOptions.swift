@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// postmap's and postalias's command line, parsed the way their getopt does it: options
 /// stop at the first operand (or `--`), flags cluster (`-fq key`), an option's argument may
 /// be attached (`-qkey`) or the next word. Errors carry glibc's and Postfix's exact texts.

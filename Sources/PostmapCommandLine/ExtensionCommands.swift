@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// The long-option modes (`--lint`, `--verify`, `--check`, `--diff`, `--resolve`, `--test`):
 /// swiftpostmap's own validation features. They never change what a postmap command line
 /// does; each returns its exit status and writes text or JSON Lines (`--json`).

@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// `--verify` and `--diff`: differences between maps (``MapDifference``), printed as
 /// `- key value`, `+ key value`, `~ key old → new` lines or as JSON Lines.
 

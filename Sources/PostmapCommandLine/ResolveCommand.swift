@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// `--resolve` and `--test`: what Postfix would do with recipient addresses, given the maps.
 ///
 /// The maps are `--virtual MAP`, `--vmailbox MAP` and `--alias-map MAP` (each repeatable, in

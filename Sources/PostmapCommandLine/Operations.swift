@@ -1,3 +1,6 @@
+import Glibc
+import MapCompiler
+
 /// The four operations of postmap and postalias, with their type checks and messages.
 struct OperationContext {
     let options: CommandLineOptions
@@ -40,9 +43,9 @@ struct OperationContext {
     }
 
     private func checkSourceReadable(_ path: String) throws(FatalError) {
-        if case .failure(let error) = readWholeFile(path) {
-            throw FatalError("open \(path): \(error.text)")
-        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FatalError("open \(path): \(String(cString: strerror(errno)))") }
+        close(descriptor)
     }
 
     private func buildTypeError(type: String, map: MapArgument, support: MapTypeSupport) -> FatalError {
@@ -218,14 +221,4 @@ struct OperationContext {
         warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
     }
 
-}
-
-/// Lines of standard input for `-q -` and `-d -`: split at `\n`, nothing else removed; a
-/// last line without `\n` counts. Like postmap, a line ends at its first NUL byte.
-func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
-    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
-        Array($0.prefix(while: { $0 != 0 }))
-    }
-    if data.last == 0x0A || data.isEmpty { lines.removeLast() }
-    return lines
 }

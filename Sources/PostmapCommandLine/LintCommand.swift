@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// `--lint`: the findings of ``MapLinter`` as `FILE:LINE:COLUMN: SEVERITY: MESSAGE [RULE]`
 /// lines (or JSON Lines), a summary on standard error, and the exit status.
 
