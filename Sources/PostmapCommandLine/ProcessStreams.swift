@@ -11,15 +11,18 @@ public final class ProcessStreams: CommandOutput, CommandInput {
     /// Streams on descriptors 0, 1 and 2.
     public init() {}
 
+    /// Buffers `bytes`, writing the buffer once it holds 4096 bytes.
     public func standardOutput(_ bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
         if buffer.count >= 4096 { flush() }  // postmap's stdout buffer size
     }
 
+    /// Drops the buffered output.
     public func discardPendingOutput() {
         buffer.removeAll()
     }
 
+    /// Writes `line` and a newline to standard error at once.
     public func standardError(_ line: String) {
         var bytes = Array(line.utf8)
         bytes.append(0x0A)

@@ -46,6 +46,7 @@ public struct MessageKeyOptions: Sendable, Equatable {
     /// `mime_boundary_length_limit`: boundaries are cut to this length before matching.
     public var mimeBoundaryLengthLimit = 2048
 
+    /// The options for `-b` (`bodyLines`), `-h` (`headers`) and `-m` (`mime`), with Postfix's default limits.
     public init(bodyLines: Bool, headers: Bool, mime: Bool) {
         self.bodyLines = bodyLines
         self.headers = headers

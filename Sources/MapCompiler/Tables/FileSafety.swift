@@ -82,7 +82,7 @@ func withTerminationSignalsDeferred<T>(_ body: () throws(FatalError) -> T) throw
 
 /// The permission bits postmap gives a new table: the owner can read and write, group and
 /// others may read when they may read the source; nothing else carries over.
-public func newTableMode(sourceMode: mode_t?) -> mode_t {
+func newTableMode(sourceMode: mode_t?) -> mode_t {
     guard let mode = sourceMode else { return 0o644 }
     return 0o644 & ~(0o022 | (~mode & 0o077))
 }

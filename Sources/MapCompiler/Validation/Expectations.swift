@@ -45,12 +45,15 @@ public struct Expectation: Sendable, Equatable {
         case format(ResolvedRecipient.MailboxFormat)
     }
 
+    /// The line of the expectations file.
     public var line: Int
-    /// The address as written, and in internal form.
+    /// The address as written.
     public var address: String
+    /// The address in internal form, as ``AddressResolver/resolve(_:display:)`` takes it.
     public var internalAddress: String
     /// The expected words as written.
     public var words: [String]
+    /// What the words require, in order.
     public var requirements: [Requirement]
 
     /// The statuses the line accepts (`ok` unless it names another).

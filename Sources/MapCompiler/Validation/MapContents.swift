@@ -5,7 +5,9 @@ import Glibc
 
 /// One record as stored: the folded key and the value, without the trailing NUL.
 public struct MapRecord: Sendable, Equatable {
+    /// The key as stored (folded), without the trailing NUL.
     public var key: [UInt8]
+    /// The value, without the trailing NUL.
     public var value: [UInt8]
     /// The source line the record came from (`nil` for tables, and for postalias's own
     /// `@`/`YP_*` entries).
@@ -13,6 +15,7 @@ public struct MapRecord: Sendable, Equatable {
     /// Whether the record is (or would be) stored with a trailing NUL.
     public var hasNUL: Bool
 
+    /// A record with an already folded key.
     public init(key: [UInt8], value: [UInt8], lineNumber: Int? = nil, hasNUL: Bool = true) {
         self.key = key
         self.value = value
@@ -29,10 +32,13 @@ public enum MapOrigin: Sendable, Equatable {
 
 /// The contents of a map: its records in source (or table) order, with an index by key.
 public struct MapContents: Sendable {
+    /// The source file or table file the contents came from.
     public let origin: MapOrigin
+    /// The records in source (or table) order, one per key.
     public private(set) var records: [MapRecord] = []
     private var index: [[UInt8]: Int] = [:]
 
+    /// Contents made of `records` (a later record replaces an earlier one with the same key).
     public init(origin: MapOrigin, records: [MapRecord] = []) {
         self.origin = origin
         for record in records { append(record) }

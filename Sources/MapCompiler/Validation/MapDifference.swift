@@ -9,6 +9,7 @@ public enum MapDifference: Sendable, Equatable {
     /// In both, with different values.
     case changed(key: [UInt8], old: [UInt8], new: [UInt8])
 
+    /// The (folded) key the difference is about.
     public var key: [UInt8] {
         switch self {
         case .removed(let key, _), .added(let key, _), .changed(let key, _, _): return key
