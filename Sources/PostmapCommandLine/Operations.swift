@@ -84,8 +84,10 @@ struct OperationContext {
     /// the message on standard input); maps are opened when first needed.
     func queryStandardInput(_ maps: [MapArgument]) throws(FatalError) -> Int32 {
         let messageOptions =
-            options.bodyQuery || options.headerQuery ? try MessageKeyOptions(
-                bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime, configuration: config) : nil
+            options.bodyQuery || options.headerQuery
+            ? try MessageKeyOptions(
+                bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime, configuration: config)
+            : nil
         let data = input.readAllInput()
         let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
         var tables: [(any LookupTable)?] = Array(repeating: nil, count: maps.count)

@@ -138,7 +138,7 @@ public struct TableChecker: Sendable {
             }
             stated = method
         }
-        checkTableFile(path: path, stated: stated, operand: operand, into: &report)
+        checkTableFile(path: path, stated: stated, operand: operand, checker: self, into: &report)
         return report
     }
 
@@ -153,10 +153,10 @@ public struct TableChecker: Sendable {
 /// `1 error`, `2 errors`.
 private func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
-extension TableChecker {
-/// The checks of one table file (see the top of this file), findings added to `report`.
+/// The checks of one table file (see the top of this file) for `checker`, findings added
+/// to `report`.
 private func checkTableFile(
-    path: String, stated: AccessMethod?, operand: String, into report: inout IntegrityReport
+    path: String, stated: AccessMethod?, operand: String, checker: TableChecker, into report: inout IntegrityReport
 ) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected just below.
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -204,8 +204,8 @@ private func checkTableFile(
     guard let resolved = resolvedPath(path) else {
         return report.error("cannot resolve the path: \(systemErrorText(errno))")
     }
-    var scan = RecordChecker(handling: handling, format: format)
-    runWorker(path: resolved, fileSize: size, scan: &scan, into: &report)
+    var scan = RecordChecker(handling: checker.handling, format: checker.format)
+    runWorker(checker.worker, path: resolved, fileSize: size, scan: &scan, into: &report)
 
     // The file must still be the one that was checked, unchanged.
     var after = stat()
@@ -222,7 +222,6 @@ private func checkTableFile(
     report.records = scan.records
     report.nul = scan.nulConvention
     report.findings += scan.findings()
-}
 }
 
 /// The meta-data page's own consistency with the file.
@@ -276,9 +275,11 @@ private func resolvedPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
-extension TableChecker {
-/// Runs the worker on `path` and feeds its report into `scan` and `report`.
-private func runWorker(path: String, fileSize: Int, scan: inout RecordChecker, into report: inout IntegrityReport) {
+/// Runs `worker` on `path` and feeds its report into `scan` and `report`.
+private func runWorker(
+    _ worker: CheckWorkerCommand, path: String, fileSize: Int, scan: inout RecordChecker,
+    into report: inout IntegrityReport
+) {
     var reader = WorkerFrameReader()
     var state = WorkerProgress()
     let timeout = workerTimeout(fileSize: fileSize)
@@ -301,7 +302,6 @@ private func runWorker(path: String, fileSize: Int, scan: inout RecordChecker, i
         state.protocolProblem = "the report ends inside a frame"
     }
     state.conclude(ending: ending, timeout: timeout, scan: &scan, into: &report)
-}
 }
 
 /// What the worker has reported so far.
