@@ -89,7 +89,7 @@ struct OperationContext {
                 bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime, configuration: config)
             : nil
         let data = input.readAllInput()
-        let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
+        let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? lookupKeyLines(data)
         var tables: [(any LookupTable)?] = Array(repeating: nil, count: maps.count)
         defer { for table in tables { table?.close() } }
         var found = false
@@ -153,7 +153,7 @@ struct OperationContext {
 
     /// `-d key` / `-d -`: delete from every map; status 0 when anything was deleted.
     func delete(_ key: String, from maps: [MapArgument]) throws(FatalError) -> Int32 {
-        let keys: [[UInt8]] = key == "-" ? standardInputLines(input.readAllInput()) : [Array(key.utf8)]
+        let keys: [[UInt8]] = key == "-" ? lookupKeyLines(input.readAllInput()) : [Array(key.utf8)]
         if key == "-" {
             // postmap opens every map before it reads a key: a map that cannot be opened
             // stops the run before anything is deleted.

@@ -70,15 +70,16 @@ public struct MessageKeyOptions: Sendable, Equatable {
 /// The lookup keys that postmap derives from `message` for `options`, in order.
 public func messageLookupKeys(_ message: [UInt8], options: MessageKeyOptions) -> [[UInt8]] {
     var scanner = MessageScanner(options: options)
-    for line in standardInputLines(message) { scanner.consume(line) }
+    for line in lookupKeyLines(message) { scanner.consume(line) }
     scanner.finish()
     return scanner.keys
 }
 
-/// The lines of standard input as postmap reads keys for `-q -` and `-d -` (and message
-/// lines for `-b`/`-h`): split at `\n`, nothing else removed; a last line without `\n`
-/// counts. Like postmap, a line ends at its first NUL byte.
-public func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
+/// Splits text into lookup keys, one per line, as postmap reads the keys of `-q -` and
+/// `-d -` from standard input (and message lines for `-b`/`-h`): split at `\n`, nothing
+/// else removed; a last line without `\n` counts. Like postmap, a line ends at its first
+/// NUL byte.
+public func lookupKeyLines(_ data: [UInt8]) -> [[UInt8]] {
     var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
         Array($0.prefix(while: { $0 != 0 }))
     }
