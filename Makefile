@@ -2,7 +2,9 @@ SHELL := /bin/bash
 # swiftpostmap: build, test, demo, lint and benchmark.
 #
 #   make demo    install what is missing, build, compile and query the example tables
-#   make test    install what is missing (the real Postfix is the test oracle), build, test
+#   make test    install what is missing (the real Postfix is the test oracle), build, test,
+#                then run the library examples (make example)
+#   make example build and run Examples/, a package that uses the MapCompiler library
 #   make lint    fail on unformatted Swift code
 #   make bench   real postmap against swiftpostmap on generated tables
 #
@@ -14,9 +16,9 @@ PACKAGES     := libdb-dev db-util postfix
 BENCH_PACKAGES := time
 BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
-FORMAT_PATHS := Package.swift Sources Tests
+FORMAT_PATHS := Package.swift Sources Tests Examples
 
-.PHONY: all deps bench-deps build build-debug test demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps build build-debug test example demo lint format bench clean casefold-table
 
 all: build
 
@@ -36,6 +38,10 @@ test: deps
 	$(SWIFT) build
 	SWIFTPOSTMAP_BIN=$(CURDIR)/$(BIN_DEBUG) $(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; \
 	  exit $${PIPESTATUS[0]}
+	$(MAKE) example
+
+example: deps
+	cd Examples && $(SWIFT) build && .build/debug/MapCompilerExamples $(CURDIR)
 
 demo: build
 	@scripts/demo.sh $(CURDIR)/$(BIN_RELEASE)
@@ -55,4 +61,4 @@ casefold-table:
 	python3 scripts/gen-casefold.py
 
 clean:
-	rm -rf .build
+	rm -rf .build Examples/.build

@@ -16,13 +16,17 @@ let package = Package(
             name: "MapCompiler",
             dependencies: ["CBerkeleyDB"]
         ),
+        .target(
+            name: "PostmapCommandLine",
+            dependencies: ["MapCompiler"]
+        ),
         .executableTarget(
             name: "swiftpostmap",
-            dependencies: ["MapCompiler"]
+            dependencies: ["PostmapCommandLine"]
         ),
         .testTarget(
             name: "MapCompilerTests",
-            dependencies: ["MapCompiler"]
+            dependencies: ["MapCompiler", "PostmapCommandLine"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -5,6 +5,7 @@ public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
     /// The name: the source path, and with `.db` appended the table path.
     public let name: String
 
+    /// Splits an operand as typed (`hash:virtual`, `virtual`) at its first colon.
     public init(_ operand: String) {
         if let colon = operand.firstIndex(of: ":") {
             explicitType = String(operand[..<colon])
@@ -15,6 +16,7 @@ public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A map of `type` (`nil`: the default type) named `name`.
     public init(type: String?, name: String) {
         self.explicitType = type
         self.name = name
@@ -26,6 +28,7 @@ public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
     /// The table file Postfix uses for hash and btree maps.
     public var tablePath: String { name + ".db" }
 
+    /// The operand as typed: `TYPE:NAME`, or `NAME`.
     public var description: String {
         explicitType.map { "\($0):\(name)" } ?? name
     }
@@ -41,6 +44,7 @@ public enum MapTypeSupport: Equatable, Sendable {
     /// implement (cdb, lmdb, …), or a type nobody knows.
     case unsupported
 
+    /// What swiftpostmap knows about the map type named `type` (`hash`, `regexp`, …).
     public init(type: String) {
         switch type {
         case "hash": self = .berkeley(.hash)

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import MapCompiler
+@testable import PostmapCommandLine
 
 @Suite("Command line")
 struct CommandLineTests {

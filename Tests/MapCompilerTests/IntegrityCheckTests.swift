@@ -579,9 +579,9 @@ struct IntegrityCheckTests {
     // MARK: The record checks, in process
 
     private func findings(
-        _ records: [(String, String)], handling: KeyHandling = KeyHandling(), personality: Personality = .postmap
+        _ records: [(String, String)], handling: KeyHandling = KeyHandling(), personality: SourceFormat = .postmap
     ) -> [String] {
-        var checker = RecordChecker(handling: handling, personality: personality)
+        var checker = RecordChecker(handling: handling, format: personality)
         for (key, value) in records { checker.add(key: Array(key.utf8)[...], value: Array(value.utf8)[...]) }
         return checker.findings().map { "\($0.severity.rawValue): \($0.message)" }
     }

@@ -6,9 +6,9 @@ import Glibc
 /// A positive ``code`` is a system `errno`; a negative one is one of libdb's own `DB_*`
 /// codes. ``reason`` is libdb's text for the code (`db_strerror`), which for `errno` values
 /// is the C library's `strerror` text, the wording postmap prints.
-public struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertible {
+struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The libdb call that failed.
-    public enum Operation: String, Sendable {
+    enum Operation: String, Sendable {
         case createEnvironment = "create DB environment"
         case openEnvironment = "open DB environment"
         case create = "create database handle"
@@ -22,9 +22,9 @@ public struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertib
         case verify = "verify"
     }
 
-    public let code: Int32
-    public let operation: Operation
-    public let path: String
+    let code: Int32
+    let operation: Operation
+    let path: String
 
     init(code: Int32, operation: Operation, path: String) {
         self.code = code
@@ -33,10 +33,10 @@ public struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertib
     }
 
     /// libdb's (or the C library's) explanation of ``code``, e.g. `Invalid argument`.
-    public var reason: String {
+    var reason: String {
         guard let text = db_strerror(code) else { return "error \(code)" }
         return String(cString: text)
     }
 
-    public var description: String { "\(operation.rawValue) \(path): \(reason)" }
+    var description: String { "\(operation.rawValue) \(path): \(reason)" }
 }

@@ -14,6 +14,7 @@ public struct MainConfig: Sendable, Equatable {
     /// The directory main.cf was read from, or `nil` when the defaults were used.
     public let directory: String?
 
+    /// Where Postfix looks for main.cf unless told otherwise.
     public static let defaultDirectory = "/etc/postfix"
 
     /// The compiled-in defaults (what an empty main.cf gives).
@@ -286,7 +287,7 @@ private func hostnameProblem(_ name: [UInt8]) -> [UInt8]? {
 }
 
 /// Reads a whole file; the error is the `errno` of the failing call.
-public func readWholeFile(_ path: String) -> Result<[UInt8], SystemErrno> {
+func readWholeFile(_ path: String) -> Result<[UInt8], SystemErrno> {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return .failure(SystemErrno(errno)) }
     defer { close(fd) }
@@ -294,7 +295,7 @@ public func readWholeFile(_ path: String) -> Result<[UInt8], SystemErrno> {
 }
 
 /// Reads a descriptor to its end; a directory reads as empty, as it does for postmap.
-public func readAll(fd: Int32) -> Result<[UInt8], SystemErrno> {
+func readAll(fd: Int32) -> Result<[UInt8], SystemErrno> {
     var info = stat()
     var capacity = 65536
     if fstat(fd, &info) == 0 {

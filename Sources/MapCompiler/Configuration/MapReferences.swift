@@ -23,7 +23,7 @@ public enum MapKind: String, Sendable, Equatable, CaseIterable {
 
     /// The kind of the maps a main.cf parameter names; `previous` is the list word before
     /// the element (`check_recipient_access` in a restriction list).
-    public static func of(parameter: String, previous: String?) -> MapKind {
+    static func of(parameter: String, previous: String?) -> MapKind {
         switch parameter {
         case "virtual_alias_maps", "virtual_maps": return .virtual
         case "virtual_mailbox_maps": return .vmailbox
@@ -40,7 +40,7 @@ public enum MapKind: String, Sendable, Equatable, CaseIterable {
     /// A guess from the file name when no configuration says: `virtual…`/`valias…` →
     /// virtual, `…mailbox…` → vmailbox, `aliases…` → aliases, `transport…`, `relocated…`,
     /// `…canonical…`, `access…` → those kinds, anything else generic.
-    public static func guess(fromPath path: String) -> MapKind {
+    static func guess(fromPath path: String) -> MapKind {
         let base = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
         if base.contains("mailbox") { return .vmailbox }
         if base.hasPrefix("virtual") || base.hasPrefix("valias") { return .virtual }
@@ -54,29 +54,29 @@ public enum MapKind: String, Sendable, Equatable, CaseIterable {
 }
 
 /// One `type:name` element of a configuration.
-public struct MapReference: Sendable, Equatable {
+struct MapReference: Sendable, Equatable {
     /// The parameter whose value names the table.
-    public var parameter: String
+    var parameter: String
     /// The element as it stands after `$name` expansion (`proxy:hash:/etc/postfix/virtual`).
-    public var element: String
+    var element: String
     /// The table itself (`proxy:` looked through).
-    public var map: MapArgument
+    var map: MapArgument
     /// Whether the element is wrapped in `proxy:`.
-    public var proxied: Bool
+    var proxied: Bool
     /// The file that names it (main.cf or master.cf) and the line.
-    public var file: String
-    public var line: Int
+    var file: String
+    var line: Int
     /// The master.cf service whose `-o` names it (nil for main.cf).
-    public var service: String?
+    var service: String?
     /// What the table is for.
-    public var kind: MapKind
+    var kind: MapKind
 }
 
 /// The map references of main.cf and (when `master` is given) master.cf's overrides, in
 /// file order. A list word that is only a `$parameter` reference is left out (the element
 /// belongs to that parameter); other words are expanded, so `hash:$config_directory/virtual`
 /// becomes `hash:/etc/postfix/virtual`.
-public func mapReferences(
+func mapReferences(
     main: MainConfig, mainPath: String, master: MasterConfig?, masterPath: String
 ) -> [MapReference] {
     var references: [MapReference] = []

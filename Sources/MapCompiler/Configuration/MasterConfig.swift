@@ -2,39 +2,39 @@
 /// its `-o name=value` overrides of main.cf parameters.
 
 /// One master.cf service entry.
-public struct MasterService: Sendable, Equatable {
+struct MasterService: Sendable, Equatable {
     /// The service name (a transport name for `unix` services, `[host:]port` for `inet`).
-    public var name: String
+    var name: String
     /// `inet`, `unix`, `unix-dgram`, `fifo` or `pass`.
-    public var type: String
+    var type: String
     /// The daemon the service runs (`smtp`, `virtual`, `pipe`, …).
-    public var command: String
+    var command: String
     /// The `-o name=value` overrides, in order.
-    public var overrides: [MasterOverride]
+    var overrides: [MasterOverride]
     /// The line the entry starts on.
-    public var line: Int
+    var line: Int
 }
 
 /// One `-o name=value` override of a master.cf service.
-public struct MasterOverride: Sendable, Equatable {
-    public var name: String
-    public var value: String
+struct MasterOverride: Sendable, Equatable {
+    var name: String
+    var value: String
     /// The physical line the `-o` is written on.
-    public var line: Int
+    var line: Int
 }
 
 /// A parsed master.cf.
-public struct MasterConfig: Sendable, Equatable {
-    public var services: [MasterService] = []
+struct MasterConfig: Sendable, Equatable {
+    var services: [MasterService] = []
 
-    public init(services: [MasterService] = []) {
+    init(services: [MasterService] = []) {
         self.services = services
     }
 
     /// Parses master.cf text: comment lines (`#` first), continuation lines (starting with
     /// whitespace), eight fields then the command's arguments, where `-o name=value`,
     /// `-o name = value` split over words, and `-o { name = value }` are overrides.
-    public init(text: String) {
+    init(text: String) {
         // Each logical line with the offset (in characters) where each physical line starts.
         var logical: [(text: String, line: Int, starts: [(offset: Int, line: Int)])] = []
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -90,7 +90,7 @@ public struct MasterConfig: Sendable, Equatable {
     }
 
     /// The command of every `unix` service, by name: what runs when a transport is named.
-    public var transportCommands: [String: String] {
+    var transportCommands: [String: String] {
         var commands: [String: String] = [:]
         for service in services where service.type == "unix" { commands[service.name] = service.command }
         return commands

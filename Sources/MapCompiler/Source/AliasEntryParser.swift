@@ -6,20 +6,20 @@ import Glibc
 /// Splits logical lines of an aliases(5) source: the line is read as RFC 822 tokens and the
 /// first `:` operator separates the alias name (stored in internal, unquoted form) from its
 /// value (stored in external, quoted form).
-public struct AliasEntryParser: Sendable {
+struct AliasEntryParser: Sendable {
     /// The name used in messages (the source path as typed, or `stdin`).
-    public let source: String
+    let source: String
     /// Whether lines must be well-formed UTF-8 (UTF-8 mode).
-    public let checkUTF8: Bool
+    let checkUTF8: Bool
 
-    public init(source: String, checkUTF8: Bool) {
+    init(source: String, checkUTF8: Bool) {
         self.source = source
         self.checkUTF8 = checkUTF8
     }
 
     /// Parses one logical line. A line without any token (possible when it starts with a NUL
     /// byte) is ignored silently.
-    public func parse(_ line: LogicalLine) -> ParseOutcome {
+    func parse(_ line: LogicalLine) -> ParseOutcome {
         let text: [UInt8]
         switch prepareLogicalLine(line, source: source, checkUTF8: checkUTF8) {
         case .failure(let warning): return .skipped(warning)

@@ -53,7 +53,7 @@ func base64Encoded(_ bytes: [UInt8]) -> [UInt8] {
 /// must be a multiple of four; each group of four needs two valid characters, and decoding
 /// stops (ignoring the rest) at the first `=` in the third or fourth place. `nil` when the
 /// text is not valid in that sense.
-func base64Decoded(_ text: [UInt8]) -> [UInt8]? {
+public func base64Decoded(_ text: [UInt8]) -> [UInt8]? {
     guard text.count % 4 == 0 else { return nil }
     func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {

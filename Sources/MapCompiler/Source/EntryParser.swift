@@ -1,13 +1,13 @@
 /// Turning a logical line of a postmap source into an entry (key and value).
 
 /// One key/value pair read from a source, before folding.
-public struct Entry: Sendable, Equatable {
-    public var key: [UInt8]
-    public var value: [UInt8]
+struct Entry: Sendable, Equatable {
+    var key: [UInt8]
+    var value: [UInt8]
     /// The first physical line of the logical line it came from.
-    public var lineNumber: Int
+    var lineNumber: Int
 
-    public init(key: [UInt8], value: [UInt8], lineNumber: Int) {
+    init(key: [UInt8], value: [UInt8], lineNumber: Int) {
         self.key = key
         self.value = value
         self.lineNumber = lineNumber
@@ -15,7 +15,7 @@ public struct Entry: Sendable, Equatable {
 }
 
 /// What parsing a logical line gave.
-public enum ParseOutcome: Sendable, Equatable {
+enum ParseOutcome: Sendable, Equatable {
     /// An entry to store, with a warning to print first when there is one.
     case entry(Entry, warning: Diagnostic?)
     /// The line is skipped; the warning says why.
@@ -59,18 +59,18 @@ private func nonUTF8Warning(source: String, line: LogicalLine, shown: [UInt8]) -
 /// Splits logical lines of a postmap(1) source: the key is the first whitespace-delimited
 /// token (a backslash protects the next byte and double quotes protect whitespace, both kept
 /// verbatim in the key), the value is the rest with surrounding whitespace removed.
-public struct PostmapEntryParser: Sendable {
+struct PostmapEntryParser: Sendable {
     /// The name used in messages (the source path as typed, or `stdin`).
-    public let source: String
+    let source: String
     /// Whether lines must be well-formed UTF-8 (UTF-8 mode).
-    public let checkUTF8: Bool
+    let checkUTF8: Bool
 
-    public init(source: String, checkUTF8: Bool) {
+    init(source: String, checkUTF8: Bool) {
         self.source = source
         self.checkUTF8 = checkUTF8
     }
 
-    public func parse(_ line: LogicalLine) -> ParseOutcome {
+    func parse(_ line: LogicalLine) -> ParseOutcome {
         let text: [UInt8]
         switch prepareLogicalLine(line, source: source, checkUTF8: checkUTF8) {
         case .failure(let warning): return .skipped(warning)

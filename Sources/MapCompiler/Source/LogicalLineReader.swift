@@ -9,24 +9,24 @@
 /// * A logical line reports the number of its first physical line.
 
 /// One logical line of a source file.
-public struct LogicalLine: Sendable, Equatable {
+struct LogicalLine: Sendable, Equatable {
     /// The joined bytes, without newlines.
-    public var text: [UInt8]
+    var text: [UInt8]
     /// The number of the first physical line (counting from 1).
-    public var lineNumber: Int
+    var lineNumber: Int
 
-    public init(text: [UInt8], lineNumber: Int) {
+    init(text: [UInt8], lineNumber: Int) {
         self.text = text
         self.lineNumber = lineNumber
     }
 
     /// `true` for a logical line that begins with whitespace, which is only possible for the
     /// first line of a file; Postfix skips such a line with a warning.
-    public var startsWithWhitespace: Bool { text.first.map(isCSpace) ?? false }
+    var startsWithWhitespace: Bool { text.first.map(isCSpace) ?? false }
 }
 
 /// Splits source bytes into logical lines.
-public struct LogicalLineReader: Sequence, IteratorProtocol {
+struct LogicalLineReader: Sequence, IteratorProtocol {
     private let bytes: [UInt8]
     private var position = 0
     private var physicalLine = 0
@@ -36,11 +36,11 @@ public struct LogicalLineReader: Sequence, IteratorProtocol {
     /// every physical line joined into it (only with ``recordsSegments``).
     private(set) var segments: [(offset: Int, line: Int)] = []
 
-    public init(bytes: [UInt8]) {
+    init(bytes: [UInt8]) {
         self.bytes = bytes
     }
 
-    public mutating func next() -> LogicalLine? {
+    mutating func next() -> LogicalLine? {
         var current: [UInt8]? = nil
         var firstLine = 0
         let count = bytes.count

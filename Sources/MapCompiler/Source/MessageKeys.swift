@@ -46,18 +46,21 @@ public struct MessageKeyOptions: Sendable, Equatable {
     /// `mime_boundary_length_limit`: boundaries are cut to this length before matching.
     public var mimeBoundaryLengthLimit = 2048
 
+    /// The options for `-b` (`bodyLines`), `-h` (`headers`) and `-m` (`mime`), with Postfix's default limits.
     public init(bodyLines: Bool, headers: Bool, mime: Bool) {
         self.bodyLines = bodyLines
         self.headers = headers
         self.mime = mime
     }
 
-    /// The options for a command line, with the limits from main.cf.
+    /// The options for `-b` (`bodyLines`), `-h` (`headers`) and `-m` (`mime`), with the
+    /// limits from main.cf (`header_size_limit`, `mime_nesting_limit`,
+    /// `mime_boundary_length_limit`).
     ///
     /// - Throws: postmap's fatal errors for a limit that is not a number or is below 1,
     ///   checked in postmap's order.
-    init(_ options: CommandLineOptions, config: MainConfig) throws(FatalError) {
-        self.init(bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime)
+    public init(bodyLines: Bool, headers: Bool, mime: Bool, configuration config: MainConfig) throws(FatalError) {
+        self.init(bodyLines: bodyLines, headers: headers, mime: mime)
         headerSizeLimit = try config.positiveIntegerParameter("header_size_limit", default: 102_400)
         mimeNestingLimit = try config.positiveIntegerParameter("mime_nesting_limit", default: 100)
         mimeBoundaryLengthLimit = try config.positiveIntegerParameter("mime_boundary_length_limit", default: 2048)
@@ -67,9 +70,21 @@ public struct MessageKeyOptions: Sendable, Equatable {
 /// The lookup keys that postmap derives from `message` for `options`, in order.
 public func messageLookupKeys(_ message: [UInt8], options: MessageKeyOptions) -> [[UInt8]] {
     var scanner = MessageScanner(options: options)
-    for line in standardInputLines(message) { scanner.consume(line) }
+    for line in lookupKeyLines(message) { scanner.consume(line) }
     scanner.finish()
     return scanner.keys
+}
+
+/// Splits text into lookup keys, one per line, as postmap reads the keys of `-q -` and
+/// `-d -` from standard input (and message lines for `-b`/`-h`): split at `\n`, nothing
+/// else removed; a last line without `\n` counts. Like postmap, a line ends at its first
+/// NUL byte.
+public func lookupKeyLines(_ data: [UInt8]) -> [[UInt8]] {
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
+        Array($0.prefix(while: { $0 != 0 }))
+    }
+    if data.last == 0x0A || data.isEmpty { lines.removeLast() }
+    return lines
 }
 
 // MARK: - Scanning

@@ -82,7 +82,7 @@ func withTerminationSignalsDeferred<T>(_ body: () throws(FatalError) -> T) throw
 
 /// The permission bits postmap gives a new table: the owner can read and write, group and
 /// others may read when they may read the source; nothing else carries over.
-public func newTableMode(sourceMode: mode_t?) -> mode_t {
+func newTableMode(sourceMode: mode_t?) -> mode_t {
     guard let mode = sourceMode else { return 0o644 }
     return 0o644 & ~(0o022 | (~mode & 0o077))
 }
@@ -200,7 +200,7 @@ func replaceTableAtomically<T>(
 
 /// A fresh private directory under `$TMPDIR` (or `/tmp`).
 private func makeScratchDirectory() throws(FatalError) -> String {
-    let base = ProcessEnvironment.current["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     var template = Array("\(base)/swiftpostmap.XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else {
         throw FatalError("create temporary directory in \(base): \(systemErrorText(errno))")

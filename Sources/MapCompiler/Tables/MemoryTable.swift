@@ -2,19 +2,6 @@
 /// key has the value), `inline:{key=value, …}` and `texthash:FILE` (a postmap source read at
 /// open time). They can be queried and (but for static) listed; they cannot be written.
 
-/// What `-q` and `-s` need from a map, whatever its type.
-protocol LookupTable: AnyObject {
-    /// `TYPE:NAME` as typed.
-    var typedLabel: String { get }
-    /// The name Postfix's lookup layer uses in messages.
-    var tableLabel: String { get }
-    func lookup(_ key: [UInt8], emptyValueLabel: String?, warn: (Diagnostic) -> Void) throws(FatalError) -> [UInt8]?
-    func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError)
-    func close()
-}
-
-extension TableReader: LookupTable {}
-
 final class MemoryTable: LookupTable {
     enum Kind {
         case constant([UInt8])

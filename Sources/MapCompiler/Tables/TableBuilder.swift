@@ -18,14 +18,19 @@ public enum SourceFormat: Sendable, Equatable {
 
 /// Everything a build needs to know.
 public struct BuildRequest: Sendable {
+    /// The table file format: hash or btree.
     public var method: AccessMethod
     /// The map type as typed on the command line (`hash`), for messages.
     public var typeName: String
     /// The map name; the table is `name.db`.
     public var name: String
+    /// Where the entries come from: the source file or standard input.
     public var input: SourceInput
+    /// postmap(1) or aliases(5) syntax.
     public var format: SourceFormat = .postmap
+    /// Key folding, the trailing-NUL convention and UTF-8 mode.
     public var handling = KeyHandling()
+    /// What a repeated key does (`-r`, `-w`).
     public var duplicates: DuplicatePolicy = .warn
     /// `-i`: add to the existing table instead of starting empty.
     public var incremental = false
@@ -43,6 +48,7 @@ public struct BuildRequest: Sendable {
     /// postalias: seconds since the epoch for `YP_LAST_MODIFIED` (now when `nil`).
     public var buildTime: Int? = nil
 
+    /// A build of `name.db` from `input`, with postmap's defaults for everything else.
     public init(method: AccessMethod, typeName: String, name: String, input: SourceInput) {
         self.method = method
         self.typeName = typeName
@@ -53,8 +59,11 @@ public struct BuildRequest: Sendable {
 
 /// Counts from a finished build.
 public struct BuildSummary: Sendable, Equatable {
+    /// Entries stored in the table.
     public var stored = 0
+    /// Entries dropped (or replacing an earlier one) because their key was already stored.
     public var duplicates = 0
+    /// Source lines skipped with a warning.
     public var skippedLines = 0
 }
 

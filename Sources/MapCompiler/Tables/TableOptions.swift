@@ -25,11 +25,15 @@ public enum DuplicatePolicy: Sendable, Equatable {
 
 /// How keys and values are handled.
 public struct KeyHandling: Sendable, Equatable {
+    /// How keys are folded before they are stored or looked up.
     public var folding: KeyFolding
+    /// Whether keys and values carry a trailing NUL byte.
     public var nul: NULPolicy
     /// UTF-8 mode: lines and query keys must be well-formed UTF-8.
     public var utf8: Bool
 
+    /// The handling of a run; the defaults are postmap's in UTF-8 mode (Unicode case folding,
+    /// trailing NUL, UTF-8 checks).
     public init(folding: KeyFolding = .unicode, nul: NULPolicy = .automatic, utf8: Bool = true) {
         self.folding = folding
         self.nul = nul

@@ -3,12 +3,12 @@ import Glibc
 /// A table opened for lookups and listing, the way Postfix readers open it: a shared
 /// `flock()` while libdb opens the file and again around each access, keys folded as the
 /// table was written, and the sticky trailing-NUL rule.
-public final class TableReader {
+final class TableReader {
     /// `TYPE:NAME` as typed (`hash:virtual`).
-    public let typedLabel: String
+    let typedLabel: String
     /// `TYPE:NAME.db`, the name Postfix's lookup layer uses in its messages.
-    public let tableLabel: String
-    public let handling: KeyHandling
+    let tableLabel: String
+    let handling: KeyHandling
     private var handle: DatabaseHandle
     private var isOpen = true
     private let lock: FileLock
@@ -24,7 +24,7 @@ public final class TableReader {
     ///   - cacheSize: `berkeley_db_read_buffer_size`.
     ///   - writable: open for deletes.
     /// - Throws: `open database NAME.db: REASON`.
-    public convenience init(
+    convenience init(
         method: AccessMethod?, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
         writable: Bool = false, warn: (Diagnostic) -> Void
     ) throws(FatalError) {
@@ -35,7 +35,7 @@ public final class TableReader {
 
     /// Opens the table file at `tablePath` (for the validation modes, which name `.db` files
     /// directly); `sourcePath` is checked for the stale-table warning when given.
-    public init(
+    init(
         tablePath: String, sourcePath: String?, method: AccessMethod?, typeName: String, handling: KeyHandling,
         cacheSize: Int = 131_072, writable: Bool = false, warn: (Diagnostic) -> Void
     ) throws(FatalError) {
@@ -78,7 +78,7 @@ public final class TableReader {
     ///   UTF-8, which gets a warning).
     /// - Throws: `table TYPE:NAME.db: query error` for a stored value that is not UTF-8 in
     ///   UTF-8 mode, or a libdb failure.
-    public func lookup(
+    func lookup(
         _ key: [UInt8], emptyValueLabel: String? = nil, warn: (Diagnostic) -> Void
     ) throws(FatalError)
         -> [UInt8]?
@@ -147,7 +147,7 @@ public final class TableReader {
 
     /// Calls `body` with every record (key and value cut at their first NUL) in the table's
     /// order. An empty key gets Postfix's warning and is still passed on.
-    public func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
+    func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
         // Streamed: each record is printed as the cursor reaches it, as postmap does, so a
         // huge table needs no memory for the listing and `-s | head` answers at once.
         let label = typedLabel
@@ -162,10 +162,10 @@ public final class TableReader {
     }
 
     /// The access method of the open file.
-    public var method: AccessMethod? { isOpen ? handle.method : nil }
+    var method: AccessMethod? { isOpen ? handle.method : nil }
 
     /// Closes the table (read path: nothing to flush, so errors are not reported).
-    public func close() {
+    func close() {
         guard isOpen else { return }
         isOpen = false
         handle.closeAfterReading()

@@ -5,8 +5,9 @@ import Glibc
 /// expansion, trivial-rewrite(8)'s domain classes, virtual(8)'s mailbox lookup and local(8)'s
 /// aliases(5) lookup. Pure: the tables and the main.cf settings are given as data.
 
-/// The main.cf parameters the resolver uses, already expanded (``ResolverSettings/load(from:tables:)``
-/// reads them from main.cf with Postfix's defaults).
+/// The main.cf parameters the resolver uses, already expanded
+/// (``AddressResolver/init(configuration:configurationKnown:handling:maps:warn:)`` reads them
+/// from main.cf with Postfix's defaults).
 public struct ResolverSettings: Sendable {
     /// `recipient_delimiter`: the set of characters that start an address extension.
     public var recipientDelimiters: Set<Character> = []
@@ -25,31 +26,38 @@ public struct ResolverSettings: Sendable {
     public var virtualMailboxDomains = DomainList()
     /// `relay_domains` (a host list).
     public var relayDomains = DomainList(kind: .hosts(parentMatchesSubdomains: true))
-    /// `virtual_alias_recursion_limit`, `virtual_alias_expansion_limit`,
-    /// `virtual_alias_address_length_limit` (all 1000 by default).
+    /// `virtual_alias_recursion_limit`: how deep expansion may nest (the three limits are
+    /// 1000 by default).
     public var recursionLimit = 1000
+    /// `virtual_alias_expansion_limit`: at most this many final recipients.
     public var expansionLimit = 1000
+    /// `virtual_alias_address_length_limit`: the longest address expansion produces.
     public var addressLengthLimit = 1000
-    /// Whether `propagate_unmatched_extensions` names `virtual` (and `alias`).
+    /// Whether `propagate_unmatched_extensions` names `virtual`.
     public var propagateToVirtual = true
+    /// Whether `propagate_unmatched_extensions` names `alias`.
     public var propagateToAlias = false
     /// `owner_request_special`.
     public var ownerRequestSpecial = true
     /// `double_bounce_sender`, whose localpart is never split.
     public var doubleBounceSender = "double-bounce"
-    /// `append_at_myorigin`, `append_dot_mydomain`.
+    /// `append_at_myorigin`: `@$myorigin` is appended to bare localparts.
     public var appendAtMyorigin = true
+    /// `append_dot_mydomain`: `.$mydomain` is appended to dotless domains.
     public var appendDotMydomain = false
     /// `virtual_mailbox_base` (empty when not set).
     public var virtualMailboxBase = ""
     /// How table keys (and case-insensitive comparisons) are folded.
     public var folding: KeyFolding = .ascii
-    /// `local_transport`, `virtual_transport`, `relay_transport`, `default_transport` and
-    /// `relayhost`, expanded.
+    /// `local_transport`, for local domains (this and the other transports expanded).
     public var localTransport = "local:localhost"
+    /// `virtual_transport`, for virtual mailbox domains.
     public var virtualTransport = "virtual"
+    /// `relay_transport`, for `relay_domains`.
     public var relayTransport = "relay"
+    /// `default_transport`, for every other domain.
     public var defaultTransport = "smtp"
+    /// `relayhost`, the next hop of `default_transport` when set.
     public var relayhost = ""
     /// master.cf: the command (delivery agent) of each service name, when known; a
     /// transport without an entry runs the command of its own name.
@@ -65,11 +73,13 @@ public struct ResolverSettings: Sendable {
     /// Whether `local_recipient_maps` is set (non-empty, as by default).
     public var localRecipientCheck = true
 
+    /// Postfix's defaults for a host named `localhost` (see each setting).
     public init() {}
 }
 
 /// One thing the resolver looked up or rewrote, in order.
 public struct ResolutionStep: Sendable, Equatable {
+    /// Which Postfix component the step simulates.
     public enum Stage: String, Sendable {
         /// The input address canonicalized (`@$myorigin`, `.$mydomain`, trailing dot).
         case canonical
@@ -83,13 +93,17 @@ public struct ResolutionStep: Sendable, Equatable {
         case transport
     }
 
+    /// The kind of lookup or rewrite.
     public var stage: Stage
     /// The address (external form) the step applies to.
     public var address: String
+    /// Whether a map had an entry for the address.
     public var matched: Bool
-    /// The key that matched, the map it matched in and the raw value (nil when not found).
+    /// The key that matched (`nil` when nothing matched, as for ``map`` and ``value``).
     public var query: String? = nil
+    /// The name of the map the key matched in.
     public var map: String? = nil
+    /// The raw value of the matching entry.
     public var value: String? = nil
     /// Where the matching entry is written: the source file and its line, when the map was
     /// compiled from a source.
@@ -104,9 +118,12 @@ public struct ResolutionStep: Sendable, Equatable {
 
 /// A line of a map source.
 public struct EntryLocation: Sendable, Hashable {
+    /// The source file.
     public var file: String
+    /// The physical line the entry starts on (1-based).
     public var line: Int
 
+    /// Line `line` of `file`.
     public init(file: String, line: Int) {
         self.file = file
         self.line = line
@@ -122,14 +139,19 @@ public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
         case data = "DATA"
     }
 
+    /// To which command the reply is given.
     public var stage: Stage
+    /// The three-digit reply code (`550`).
     public var code: Int
+    /// The RFC 3463 enhanced status code (`5.1.1`).
     public var enhancedStatus: String
+    /// The reply text.
     public var text: String
 
     /// Whether the client is told to try again later (a 4xx reply).
     public var isTemporary: Bool { code / 100 == 4 }
 
+    /// The reply as a server sends it: `550 5.1.1 TEXT`.
     public var description: String { "\(code) \(enhancedStatus) \(text)" }
 }
 
@@ -175,15 +197,19 @@ public struct ResolvedRecipient: Sendable, Equatable {
 
     /// The recipient in external form.
     public var address: String
+    /// The address class of the recipient's domain.
     public var domainClass: DomainClass
+    /// What happens to the recipient.
     public var outcome: Outcome
-    /// The transport (master.cf service) and next hop trivial-rewrite(8) chooses.
+    /// The transport (master.cf service) trivial-rewrite(8) chooses.
     public var transport: String? = nil
+    /// The next hop of ``transport`` (a domain, `[host]`, or empty).
     public var nexthop: String? = nil
     /// The virtual_mailbox_maps value (relative to `virtual_mailbox_base`).
     public var mailbox: String? = nil
     /// `virtual_mailbox_base/value`, when the base is set.
     public var path: String? = nil
+    /// Maildir (the value ends in `/`) or mbox, for a mailbox.
     public var format: MailboxFormat? = nil
     /// The aliases(5) value for a local recipient, when an alias matched.
     public var alias: String? = nil
@@ -218,8 +244,11 @@ public struct Resolution: Sendable, Equatable {
     public var input: String
     /// The canonical address (external form) that virtual alias expansion started from.
     public var canonical: String
+    /// Every lookup and rewrite, in order.
     public var steps: [ResolutionStep] = []
+    /// The final recipients and their fates.
     public var recipients: [ResolvedRecipient] = []
+    /// What the sender sees.
     public var status: Status = .ok
     /// The SMTP reply that refuses the mail, when Postfix does not accept it.
     public var smtpReply: SMTPReply? = nil
@@ -235,15 +264,21 @@ public struct Resolution: Sendable, Equatable {
 
 /// The resolver engine: settings and tables in, ``Resolution`` out.
 public struct AddressResolver: Sendable {
+    /// The main.cf settings in use.
     public var settings: ResolverSettings
-    /// `virtual_alias_maps`, `virtual_mailbox_maps`, `alias_maps`, each in search order.
+    /// `virtual_alias_maps`, in search order.
     public var virtualMaps: [LookupMap]
+    /// `virtual_mailbox_maps`, in search order.
     public var mailboxMaps: [LookupMap]
+    /// `alias_maps` (aliases(5)), in search order.
     public var aliasMaps: [LookupMap]
-    /// `transport_maps` and `relay_recipient_maps`, each in search order.
+    /// `transport_maps`, in search order.
     public var transportMaps: [LookupMap]
+    /// `relay_recipient_maps`: the known recipients of relay domains (none: all are known).
     public var relayRecipientMaps: [LookupMap]
 
+    /// A resolver over these settings and maps (see
+    /// ``init(configuration:configurationKnown:handling:maps:warn:)`` to read them from main.cf).
     public init(
         settings: ResolverSettings, virtualMaps: [LookupMap] = [], mailboxMaps: [LookupMap] = [],
         aliasMaps: [LookupMap] = [], transportMaps: [LookupMap] = [], relayRecipientMaps: [LookupMap] = []

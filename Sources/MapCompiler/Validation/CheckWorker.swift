@@ -1,10 +1,11 @@
 import Glibc
 
-/// The isolation behind `--check`: libdb's verifier, and the first read of a table that
-/// passed it, run in a child process (`swiftpostmap --check-worker FILE`), so that a crash,
-/// a runaway allocation or an endless loop inside libdb on a hostile file costs only that
-/// child. The child reports on a pipe in small frames; the parent enforces a time limit and
-/// turns a child that died or went silent into a finding about the file.
+/// The isolation behind ``TableChecker``: libdb's verifier, and the first read of a table
+/// that passed it, run in a child process (a ``CheckWorkerCommand``; for swiftpostmap
+/// `swiftpostmap --check-worker FILE`), so that a crash, a runaway allocation or an endless
+/// loop inside libdb on a hostile file costs only that child. The child reports on a pipe in
+/// small frames; the parent enforces a time limit and turns a child that died or went silent
+/// into a finding about the file.
 
 /// One frame of the worker's report: a tag byte, the payload length as a 32-bit
 /// little-endian number, then the payload.
@@ -34,10 +35,10 @@ let maximumWorkerFrame = 256 << 20
 
 // MARK: - The worker (child side)
 
-/// `--check-worker FILE`: verifies `path` with libdb and, when libdb finds it sound, opens it
-/// read-only and sends every record. Reports on the descriptor that was standard output;
-/// standard output itself is pointed at `/dev/null` first, so nothing libdb (or anything
-/// else) prints can mix with the report.
+/// The worker (``TableChecker/runWorker(path:)``): verifies `path` with libdb and, when
+/// libdb finds it sound, opens it read-only and sends every record. Reports on the
+/// descriptor that was standard output; standard output itself is pointed at `/dev/null`
+/// first, so nothing libdb (or anything else) prints can mix with the report.
 ///
 /// - Returns: 0 when the report is complete (whatever it says about the file).
 func runCheckWorker(path: String) -> Int32 {

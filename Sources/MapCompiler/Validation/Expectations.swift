@@ -45,12 +45,15 @@ public struct Expectation: Sendable, Equatable {
         case format(ResolvedRecipient.MailboxFormat)
     }
 
+    /// The line of the expectations file.
     public var line: Int
-    /// The address as written, and in internal form.
+    /// The address as written.
     public var address: String
+    /// The address in internal form, as ``AddressResolver/resolve(_:display:)`` takes it.
     public var internalAddress: String
     /// The expected words as written.
     public var words: [String]
+    /// What the words require, in order.
     public var requirements: [Requirement]
 
     /// The statuses the line accepts (`ok` unless it names another).
@@ -177,6 +180,16 @@ public func parseExpectations(_ bytes: [UInt8], name: String) throws(FatalError)
                 line: number, address: first, internalAddress: address, words: expected, requirements: requirements))
     }
     return expectations
+}
+
+/// Reads and parses the expectations file at `file`.
+///
+/// - Throws: `open FILE: REASON`, or the first malformed line (`FILE:LINE: problem`).
+public func loadExpectations(file: String) throws(FatalError) -> [Expectation] {
+    switch readWholeFile(file) {
+    case .success(let bytes): return try parseExpectations(bytes, name: file)
+    case .failure(let error): throw FatalError("open \(file): \(error.text)")
+    }
 }
 
 /// A problem with one line of an expectations file.

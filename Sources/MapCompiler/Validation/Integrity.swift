@@ -1,13 +1,13 @@
 import Glibc
 
-/// `--check [type:]file.db...`: the integrity of table files.
+/// The integrity of table files (`--check [type:]file.db...`), see ``TableChecker``.
 ///
 /// Every file goes through, in order, and stops at the first step that fails:
 /// 1. plain file checks in this process: it opens, is a regular file, and its meta-data page
 ///    (read as bytes, not through libdb) names a hash or btree table whose size is a whole
 ///    number of pages, as many as the meta-data page accounts for;
 /// 2. libdb's own verifier (`DB->verify`), then a read-only scan of every record, both in a
-///    worker process (`--check-worker`, see `CheckWorker.swift`), so that libdb crashing or
+///    worker process (``CheckWorkerCommand``, see `CheckWorker.swift`), so that libdb crashing or
 ///    looping on a hostile file is a finding about the file and not the end of the run;
 /// 3. swiftpostmap's checks on the records, here: the stated type, one trailing-NUL
 ///    convention for all records, keys in the folded form of the run's key handling, no
@@ -24,32 +24,37 @@ func workerTimeout(fileSize: Int) -> Double { max(30, Double(fileSize) / 20_000_
 let checkLockTimeout = 30.0
 
 /// One finding about a table file.
-struct IntegrityFinding: Equatable, Sendable {
-    enum Severity: String, Sendable {
+public struct IntegrityFinding: Equatable, Sendable {
+    /// How bad a finding is: an error means Postfix cannot use the table as intended.
+    public enum Severity: String, Sendable {
         case error
         case warning
     }
 
-    let severity: Severity
-    let message: String
+    /// Error or warning.
+    public let severity: Severity
+    /// What is wrong, in a sentence (without the file name).
+    public let message: String
 }
 
-/// Everything `--check` found out about one file.
-struct IntegrityReport: Sendable {
-    /// The file as named on the command line (`NAME.db`).
-    let file: String
+/// Everything a check found out about one file.
+public struct IntegrityReport: Sendable {
+    /// The table file checked (`NAME.db`).
+    public let file: String
     /// The access method libdb opened the file with (or the meta-data page names), if known.
-    var type: AccessMethod? = nil
+    public internal(set) var type: AccessMethod? = nil
     /// The number of records read, when the records could be read.
-    var records: Int? = nil
-    /// `with`, `without`, `mixed` or `none` (no records), when the records could be read.
-    var nul: String? = nil
-    var findings: [IntegrityFinding] = []
+    public internal(set) var records: Int? = nil
+    /// `with`, `without`, `mixed` or `none` (no records): the trailing-NUL convention of the
+    /// records, when they could be read.
+    public internal(set) var nul: String? = nil
+    /// The findings, in the order of the checks.
+    public internal(set) var findings: [IntegrityFinding] = []
 
     init(file: String) { self.file = file }
 
     /// No error (warnings allowed).
-    var ok: Bool { !findings.contains { $0.severity == .error } }
+    public var ok: Bool { !findings.contains { $0.severity == .error } }
 
     mutating func error(_ message: String) { findings.append(IntegrityFinding(severity: .error, message: message)) }
     mutating func warning(_ message: String) {
@@ -57,103 +62,101 @@ struct IntegrityReport: Sendable {
     }
 }
 
-/// `--check`: checks every operand, prints the findings (`FILE: error|warning: message`
-/// lines and a summary, or one JSON object per file with `--json`) on standard output.
+/// How a check starts the worker process that runs libdb on an untrusted file: a program
+/// that, started as ``arguments`` followed by the table's path, calls
+/// ``TableChecker/runWorker(path:)`` with that path and exits with its status.
 ///
-/// - Returns: 0 when no file has an error (with `--werror`, nor a warning), else 1. A file
-///   that cannot be checked at all (missing, unreadable, unsupported type) is an error for
-///   that file; the remaining operands are still checked.
-func runIntegrityCheck(
-    operands: [String], options: ExtensionOptions, context: OperationContext
-) throws(FatalError)
-    -> Int32
-{
-    // The workers must be waited for: an inherited "ignore SIGCHLD" would reap them unseen.
-    signal(SIGCHLD, SIG_DFL)
-    var errors = 0
-    var warnings = 0
-    var failedFiles = 0
-    for operand in operands {
-        let report = checkTableOperand(operand, context: context)
-        let errorCount = report.findings.count { $0.severity == .error }
-        errors += errorCount
-        warnings += report.findings.count - errorCount
-        if !report.ok { failedFiles += 1 }
-        if options.json {
-            context.output.standardOutput(integrityJSON(report).line)
+/// swiftpostmap runs itself (`/proc/self/exe`) with `--check-worker`; a program of your own
+/// needs such a mode before it can check tables.
+public struct CheckWorkerCommand: Sendable, Equatable {
+    /// The program to run: a path (not searched for in `PATH`).
+    public var executable: String
+    /// Its argument vector, `argv[0]` first; the table's path is appended.
+    public var arguments: [String]
+
+    /// A worker started as `executable` with `arguments` and then the table's path.
+    public init(executable: String, arguments: [String]) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+}
+
+/// Checks table files, never writing them and never calling libdb on them in this process.
+///
+/// Each file is opened read-only under a shared `flock()` (as Postfix readers take it) for
+/// the whole check; a file that changes meanwhile is reported. A check resets `SIGCHLD` to
+/// its default action, so that the worker can be waited for.
+public struct TableChecker: Sendable {
+    /// The worker process that verifies and reads each file.
+    public var worker: CheckWorkerCommand
+    /// The key handling the records must agree with (folded keys, NUL convention, UTF-8).
+    public var handling: KeyHandling
+    /// `.postalias`: a table must hold postalias's `@` entry.
+    public var format: SourceFormat
+    /// The type of a bare `NAME` operand (main.cf `default_database_type`).
+    public var defaultType: String
+
+    /// A checker that starts `worker` for libdb's part of each check.
+    public init(
+        worker: CheckWorkerCommand, handling: KeyHandling = KeyHandling(), format: SourceFormat = .postmap,
+        defaultType: String = "hash"
+    ) {
+        self.worker = worker
+        self.handling = handling
+        self.format = format
+        self.defaultType = defaultType
+    }
+
+    /// Checks one operand: `TYPE:NAME` (the file `NAME.db`, which must be of that type, as
+    /// postmap reads `hash:NAME`), `NAME.db` (the file itself, of either type) or a bare `NAME`
+    /// (as postmap reads it: `NAME.db` of ``defaultType``).
+    ///
+    /// A file that cannot be checked at all (missing, unreadable, unsupported type) gets an
+    /// error finding; nothing is thrown.
+    public func check(_ operand: String) -> IntegrityReport {
+        // The workers must be waited for: an inherited "ignore SIGCHLD" would reap them unseen.
+        signal(SIGCHLD, SIG_DFL)
+        let path: String
+        let statedType: String?
+        if let colon = operand.firstIndex(of: ":"), colon != operand.startIndex, !operand[..<colon].contains("/") {
+            let map = MapArgument(operand)
+            path = map.tablePath
+            statedType = map.explicitType
+        } else if operand.hasSuffix(".db") {
+            path = operand
+            statedType = nil
         } else {
-            for finding in report.findings {
-                context.output.standardOutput(
-                    Array("\(report.file): \(finding.severity.rawValue): \(finding.message)\n".utf8))
-            }
+            path = operand + ".db"
+            statedType = defaultType
         }
+        var report = IntegrityReport(file: path)
+        var stated: AccessMethod? = nil
+        if let statedType {
+            guard case .berkeley(let method) = MapTypeSupport(type: statedType) else {
+                report.error("unsupported dictionary type: \(statedType) (--check reads hash and btree tables)")
+                return report
+            }
+            stated = method
+        }
+        checkTableFile(path: path, stated: stated, operand: operand, checker: self, into: &report)
+        return report
     }
-    if !options.json {
-        let files = operands.count == 1 ? "1 file" : "\(operands.count) files"
-        let summary =
-            "check: \(files), \(operands.count - failedFiles) ok, \(failedFiles) with errors"
-            + " (\(plural(errors, "error")), \(plural(warnings, "warning")))\n"
-        context.output.standardOutput(Array(summary.utf8))
-    }
-    if errors > 0 || (options.warningsAreErrors && warnings > 0) { return 1 }
-    return 0
+
+    /// The worker's side of a check: verifies the table at `path` with libdb and, when
+    /// libdb finds it sound, reads every record, reporting to the parent on standard output
+    /// (which must be the pipe the parent reads; see ``CheckWorkerCommand``).
+    ///
+    /// - Returns: the worker's exit status: 0 when the report is complete, whatever it says.
+    public static func runWorker(path: String) -> Int32 { runCheckWorker(path: path) }
 }
 
 /// `1 error`, `2 errors`.
 private func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
-/// The JSON Lines object for one file.
-func integrityJSON(_ report: IntegrityReport) -> JSONObject {
-    var object = JSONObject()
-    object.add("file", report.file)
-    object.add("ok", report.ok)
-    if let type = report.type { object.add("type", type.rawValue) } else { object.addNull("type") }
-    if let records = report.records { object.add("records", records) } else { object.addNull("records") }
-    if let nul = report.nul { object.add("nul", nul) } else { object.addNull("nul") }
-    let findings = report.findings.map { finding in
-        var item = JSONObject()
-        item.add("severity", finding.severity.rawValue)
-        item.add("message", finding.message)
-        return item.text
-    }
-    object.add("findings", raw: "[" + findings.joined(separator: ",") + "]")
-    return object
-}
-
-/// Checks one operand: `TYPE:NAME` (the file `NAME.db`, which must be of that type, as
-/// postmap reads `hash:NAME`), `NAME.db` (the file itself, of either type) or a bare `NAME`
-/// (as postmap reads it: `NAME.db` of `default_database_type`).
-func checkTableOperand(_ operand: String, context: OperationContext) -> IntegrityReport {
-    let path: String
-    let statedType: String?
-    if let colon = operand.firstIndex(of: ":"), colon != operand.startIndex, !operand[..<colon].contains("/") {
-        let map = MapArgument(operand)
-        path = map.tablePath
-        statedType = map.explicitType
-    } else if operand.hasSuffix(".db") {
-        path = operand
-        statedType = nil
-    } else {
-        path = operand + ".db"
-        statedType = context.defaultType
-    }
-    var report = IntegrityReport(file: path)
-    var stated: AccessMethod? = nil
-    if let statedType {
-        guard case .berkeley(let method) = MapTypeSupport(type: statedType) else {
-            report.error("unsupported dictionary type: \(statedType) (--check reads hash and btree tables)")
-            return report
-        }
-        stated = method
-    }
-    checkTableFile(path: path, stated: stated, operand: operand, context: context, into: &report)
-    return report
-}
-
-/// The checks of one table file (see the top of this file), findings added to `report`.
+/// The checks of one table file (see the top of this file) for `checker`, findings added
+/// to `report`.
 private func checkTableFile(
-    path: String, stated: AccessMethod?, operand: String, context: OperationContext,
-    into report: inout IntegrityReport
+    path: String, stated: AccessMethod?, operand: String, checker: TableChecker, into report: inout IntegrityReport
 ) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected just below.
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -201,8 +204,8 @@ private func checkTableFile(
     guard let resolved = resolvedPath(path) else {
         return report.error("cannot resolve the path: \(systemErrorText(errno))")
     }
-    var scan = RecordChecker(handling: context.handling, personality: context.personality)
-    runWorker(path: resolved, fileSize: size, scan: &scan, into: &report)
+    var scan = RecordChecker(handling: checker.handling, format: checker.format)
+    runWorker(checker.worker, path: resolved, fileSize: size, scan: &scan, into: &report)
 
     // The file must still be the one that was checked, unchanged.
     var after = stat()
@@ -272,21 +275,16 @@ private func resolvedPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
-/// This very program, to run as the worker: `/proc/self/exe`, or without `/proc` the path it
-/// was started by (when that names a file).
-private var workerExecutable: String {
-    if access("/proc/self/exe", X_OK) == 0 { return "/proc/self/exe" }
-    if let first = CommandLine.arguments.first, first.contains("/") { return first }
-    return "/proc/self/exe"
-}
-
-/// Runs the worker on `path` and feeds its report into `scan` and `report`.
-private func runWorker(path: String, fileSize: Int, scan: inout RecordChecker, into report: inout IntegrityReport) {
+/// Runs `worker` on `path` and feeds its report into `scan` and `report`.
+private func runWorker(
+    _ worker: CheckWorkerCommand, path: String, fileSize: Int, scan: inout RecordChecker,
+    into report: inout IntegrityReport
+) {
     var reader = WorkerFrameReader()
     var state = WorkerProgress()
     let timeout = workerTimeout(fileSize: fileSize)
     let ending = superviseWorker(
-        executable: workerExecutable, arguments: ["swiftpostmap", "--main-cf", "/dev/null", "--check-worker", path],
+        executable: worker.executable, arguments: worker.arguments + [path],
         inactivityTimeout: timeout
     ) { bytes in
         reader.append(bytes)
@@ -443,7 +441,8 @@ private struct Tally {
 /// swiftpostmap's checks on every record of a table, fed one record at a time.
 struct RecordChecker {
     let handling: KeyHandling
-    let personality: Personality
+    /// `.postalias`: the `@` entry is required.
+    let format: SourceFormat
     /// Every record was read (the worker finished normally).
     var complete = false
     private(set) var records = 0
@@ -459,9 +458,9 @@ struct RecordChecker {
     private var invalidValues = Tally()
     private var hasAliasEntry = false
 
-    init(handling: KeyHandling, personality: Personality) {
+    init(handling: KeyHandling, format: SourceFormat) {
         self.handling = handling
-        self.personality = personality
+        self.format = format
     }
 
     /// postalias's bookkeeping entries, stored unfolded and without a trailing NUL whatever
@@ -553,7 +552,7 @@ struct RecordChecker {
                 "\(plural(valuesWithNUL.count, "value")) with a NUL byte before the end (Postfix sees only the"
                     + " part before it)" + valuesWithNUL.example("first key"))
         }
-        if personality == .postalias && !hasAliasEntry {
+        if format == .postalias && !hasAliasEntry {
             report.error(
                 "no \"@\" entry: postalias writes one into every table (sendmail compatibility); the table was"
                     + " not written by postalias, or not completely")

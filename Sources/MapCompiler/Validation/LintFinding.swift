@@ -51,18 +51,25 @@ public struct LintFinding: Sendable, Equatable {
         case warning
         case note
 
+        /// Errors sort before warnings, warnings before notes.
         public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
         private var rank: Int { self == .error ? 0 : self == .warning ? 1 : 2 }
     }
 
+    /// The map source the finding is about, as named.
     public var file: String
-    /// The physical line and 1-based byte column (both 0 for a finding about the file).
+    /// The physical line (0 for a finding about the file).
     public var line: Int
+    /// The 1-based byte column in ``line`` (0 for a finding about the file).
     public var column: Int
+    /// Error, warning or note.
     public var severity: Severity
+    /// What is wrong and what Postfix does about it.
     public var message: String
+    /// The rule that found it.
     public var rule: LintRule
 
+    /// A finding at `file:line:column`.
     public init(file: String, line: Int, column: Int, severity: Severity, message: String, rule: LintRule) {
         self.file = file
         self.line = line
@@ -78,12 +85,15 @@ public struct LintFinding: Sendable, Equatable {
 
 /// A map to lint and what it is taken for.
 public struct LintTarget: Sendable, Equatable {
+    /// The map, as named (`proxy:` already looked through).
     public var map: MapArgument
+    /// What the map is checked as.
     public var kind: MapKind
     /// Why it has that kind (`virtual_alias_maps in /etc/postfix/main.cf:12`, `--kind`,
     /// `its file name`).
     public var kindSource: String
 
+    /// Lint `map` as a `kind` map; `kindSource` says why.
     public init(map: MapArgument, kind: MapKind, kindSource: String) {
         self.map = map
         self.kind = kind

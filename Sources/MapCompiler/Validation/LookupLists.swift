@@ -7,6 +7,8 @@ public struct LookupMap: Sendable {
     public let name: String
     let contents: MapContents
 
+    /// A map named `name` (for output) holding `contents`, e.g. a source compiled with
+    /// ``MapContents/compile(source:format:handling:duplicates:hostname:warn:)``.
     public init(name: String, contents: MapContents) {
         self.name = name
         self.contents = contents
@@ -50,6 +52,7 @@ public struct LookupMap: Sendable {
 /// its subdomains and the table keys tried are the bare parents (`example.com`), without it
 /// only `.example.com` matches subdomains and the keys tried are `.example.com`, `.com`.
 public struct DomainList: Sendable {
+    /// One element of the list.
     public enum Element: Sendable {
         /// A literal host or domain name.
         case name(String)
@@ -65,9 +68,12 @@ public struct DomainList: Sendable {
         case hosts(parentMatchesSubdomains: Bool)
     }
 
+    /// The elements in order; `negated` for `!element`.
     public var elements: [(element: Element, negated: Bool)]
+    /// String list or host list.
     public var kind: Kind
 
+    /// A list of these elements.
     public init(_ elements: [(element: Element, negated: Bool)] = [], kind: Kind = .strings) {
         self.elements = elements
         self.kind = kind

@@ -5,7 +5,9 @@ import Glibc
 
 /// One record as stored: the folded key and the value, without the trailing NUL.
 public struct MapRecord: Sendable, Equatable {
+    /// The key as stored (folded), without the trailing NUL.
     public var key: [UInt8]
+    /// The value, without the trailing NUL.
     public var value: [UInt8]
     /// The source line the record came from (`nil` for tables, and for postalias's own
     /// `@`/`YP_*` entries).
@@ -13,6 +15,7 @@ public struct MapRecord: Sendable, Equatable {
     /// Whether the record is (or would be) stored with a trailing NUL.
     public var hasNUL: Bool
 
+    /// A record with an already folded key.
     public init(key: [UInt8], value: [UInt8], lineNumber: Int? = nil, hasNUL: Bool = true) {
         self.key = key
         self.value = value
@@ -29,10 +32,13 @@ public enum MapOrigin: Sendable, Equatable {
 
 /// The contents of a map: its records in source (or table) order, with an index by key.
 public struct MapContents: Sendable {
+    /// The source file or table file the contents came from.
     public let origin: MapOrigin
+    /// The records in source (or table) order, one per key.
     public private(set) var records: [MapRecord] = []
     private var index: [[UInt8]: Int] = [:]
 
+    /// Contents made of `records` (a later record replaces an earlier one with the same key).
     public init(origin: MapOrigin, records: [MapRecord] = []) {
         self.origin = origin
         for record in records { append(record) }
@@ -123,60 +129,92 @@ func compileSourceInMemory(
     return (store.contents, store.duplicateLines)
 }
 
-/// Reads every record of a table file (keys and values cut at their first NUL).
-func readTableContents(
-    tablePath: String, method: AccessMethod?, typeName: String, handling: KeyHandling, warn: (Diagnostic) -> Void
-) throws(FatalError) -> MapContents {
-    let reader = try TableReader(
-        tablePath: tablePath, sourcePath: nil, method: method, typeName: typeName, handling: handling, warn: warn)
-    defer { reader.close() }
-    var contents = MapContents(origin: .table(path: tablePath, method: reader.method))
-    try reader.forEachRawRecord { key, value in
-        let hasNUL = key.last == 0
-        contents.append(
-            MapRecord(
-                key: Array(key.prefix(while: { $0 != 0 })), value: Array(value.prefix(while: { $0 != 0 })),
-                hasNUL: hasNUL))
+extension MapContents {
+    /// Compiles the source file at `path` in memory, exactly as a build would store it in a
+    /// table (the same parser, folding, trailing-NUL and duplicate rules).
+    ///
+    /// - Parameters:
+    ///   - format: postmap(1) `key value` lines or aliases(5) `name: value` lines.
+    ///   - hostname: postalias's `YP_MASTER_NAME` value (main.cf `myhostname`).
+    ///   - warn: the warnings a build would print (skipped lines, duplicates), in order.
+    /// - Throws: `open PATH: REASON` when the source cannot be read.
+    public static func compile(
+        source path: String, format: SourceFormat = .postmap, handling: KeyHandling = KeyHandling(),
+        duplicates: DuplicatePolicy = .warn, hostname: String = "localhost", warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> MapContents {
+        try compileSourceInMemory(
+            path: path, format: format, handling: handling, duplicates: duplicates, hostname: hostname, warn: warn
+        ).contents
     }
-    return contents
-}
 
-/// Loads a map for the validation modes, from the one operand syntax ``MapArgument``:
-///
-/// * `NAME.db` (no type): that table file, hash or btree as its header says;
-/// * `NAME` (no type): the source file, compiled in memory exactly as a build would store it;
-/// * `TYPE:NAME` (`proxy:` looked through): the table `NAME.db` when it exists, else the
-///   source `NAME` compiled in memory, with a note saying so (through `warn`).
-///
-/// - Parameter preferSource: compile the source even when the table exists (lint checks
-///   what the source says, not what was last built).
-func loadMap(
-    _ map: MapArgument, format: SourceFormat, handling: KeyHandling, hostname: String = "localhost",
-    preferSource: Bool = false, warn: (Diagnostic) -> Void
-) throws(FatalError) -> MapContents {
-    var map = map
-    while map.explicitType == "proxy" { map = MapArgument(map.name) }
-    func source() throws(FatalError) -> MapContents {
-        try compileSourceInMemory(path: map.name, format: format, handling: handling, hostname: hostname, warn: warn)
-            .contents
-    }
-    guard let type = map.explicitType else {
-        if map.name.hasSuffix(".db") {
-            return try readTableContents(
-                tablePath: map.name, method: nil, typeName: "hash", handling: handling, warn: warn)
+    /// Reads every record of the table file at `path` (keys and values cut at their first
+    /// NUL), under a shared lock.
+    ///
+    /// - Parameters:
+    ///   - method: the access method the file must have; `nil` takes what its header says.
+    ///   - typeName: the map type for messages (`hash`).
+    /// - Throws: `open database PATH: REASON`, or a sequence error.
+    public static func read(
+        table path: String, method: AccessMethod? = nil, typeName: String = "hash",
+        handling: KeyHandling = KeyHandling(), warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> MapContents {
+        let reader = try TableReader(
+            tablePath: path, sourcePath: nil, method: method, typeName: typeName, handling: handling, warn: warn)
+        defer { reader.close() }
+        var contents = MapContents(origin: .table(path: path, method: reader.method))
+        try reader.forEachRawRecord { key, value in
+            let hasNUL = key.last == 0
+            contents.append(
+                MapRecord(
+                    key: Array(key.prefix(while: { $0 != 0 })), value: Array(value.prefix(while: { $0 != 0 })),
+                    hasNUL: hasNUL))
         }
-        return try source()
+        return contents
     }
-    guard case .berkeley(let method) = MapTypeSupport(type: type) else {
-        throw FatalError("unsupported dictionary type: \(type)")
+
+    /// Loads a map given in the operand syntax of the validation modes (``MapArgument``):
+    ///
+    /// * `NAME.db` (no type): that table file, hash or btree as its header says;
+    /// * `NAME` (no type): the source file, compiled in memory exactly as a build would store it;
+    /// * `TYPE:NAME` (`proxy:` looked through): the table `NAME.db` when it exists, else the
+    ///   source `NAME` compiled in memory, with a note saying so (through `warn`).
+    ///
+    /// - Parameter preferSource: compile the source even when the table exists (lint checks
+    ///   what the source says, not what was last built).
+    /// - Throws: `unsupported dictionary type: TYPE` for a type other than hash and btree, and
+    ///   the errors of ``compile(source:format:handling:duplicates:hostname:warn:)`` and
+    ///   ``read(table:method:typeName:handling:warn:)``.
+    public static func load(
+        _ map: MapArgument, format: SourceFormat = .postmap, handling: KeyHandling = KeyHandling(),
+        hostname: String = "localhost", preferSource: Bool = false, warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> MapContents {
+        var map = map
+        while map.explicitType == "proxy" { map = MapArgument(map.name) }
+        func source() throws(FatalError) -> MapContents {
+            try compile(source: map.name, format: format, handling: handling, hostname: hostname, warn: warn)
+        }
+        guard let type = map.explicitType else {
+            if map.name.hasSuffix(".db") {
+                return try read(table: map.name, handling: handling, warn: warn)
+            }
+            return try source()
+        }
+        guard case .berkeley(let method) = MapTypeSupport(type: type) else {
+            throw FatalError("unsupported dictionary type: \(type)")
+        }
+        if preferSource, fileExists(map.name) { return try source() }
+        if !fileExists(map.tablePath), fileExists(map.name) {
+            warn(Diagnostic(.note, "\(map): no \(map.tablePath); using its source \(map.name), compiled in memory"))
+            return try source()
+        }
+        return try read(table: map.tablePath, method: method, typeName: type, handling: handling, warn: warn)
     }
-    if preferSource, fileExists(map.name) { return try source() }
-    if !fileExists(map.tablePath), fileExists(map.name) {
-        warn(Diagnostic(.note, "\(map): no \(map.tablePath); using its source \(map.name), compiled in memory"))
-        return try source()
+
+    /// The value stored for `key` once folded with `folding` (as Postfix folds a lookup key;
+    /// use the folding the map was compiled with), or `nil`.
+    public func value(forKey key: [UInt8], folding: KeyFolding = .unicode) -> [UInt8]? {
+        record(forFoldedKey: folding.fold(key))?.value
     }
-    return try readTableContents(
-        tablePath: map.tablePath, method: method, typeName: type, handling: handling, warn: warn)
 }
 
 /// Whether something exists at `path` (following symbolic links).

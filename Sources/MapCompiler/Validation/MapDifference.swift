@@ -9,6 +9,7 @@ public enum MapDifference: Sendable, Equatable {
     /// In both, with different values.
     case changed(key: [UInt8], old: [UInt8], new: [UInt8])
 
+    /// The (folded) key the difference is about.
     public var key: [UInt8] {
         switch self {
         case .removed(let key, _), .added(let key, _), .changed(let key, _, _): return key
@@ -36,46 +37,5 @@ public enum MapDifference: Sendable, Equatable {
             changes.append(.added(key: record.key, value: record.value))
         }
         return changes.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-    }
-}
-
-/// Prints differences as `- key value`, `+ key value`, `~ key old → new`, or as JSON Lines
-/// `{"change":"removed|added|changed","key":…,"value":…}` / `{"change":"changed","key":…,"old":…,"new":…}`.
-struct DifferencePrinter {
-    let json: Bool
-    let output: CommandOutput
-
-    mutating func print(_ change: MapDifference) {
-        if json {
-            var object = JSONObject()
-            switch change {
-            case .removed(let key, let value):
-                object.add("change", "removed")
-                object.add("key", key)
-                object.add("value", value)
-            case .added(let key, let value):
-                object.add("change", "added")
-                object.add("key", key)
-                object.add("value", value)
-            case .changed(let key, let old, let new):
-                object.add("change", "changed")
-                object.add("key", key)
-                object.add("old", old)
-                object.add("new", new)
-            }
-            output.standardOutput(object.line)
-            return
-        }
-        var line: [UInt8]
-        switch change {
-        case .removed(let key, let value):
-            line = Array("- ".utf8) + key + [0x20] + value
-        case .added(let key, let value):
-            line = Array("+ ".utf8) + key + [0x20] + value
-        case .changed(let key, let old, let new):
-            line = Array("~ ".utf8) + key + [0x20] + old + Array(" → ".utf8) + new
-        }
-        line.append(0x0A)
-        output.standardOutput(line)
     }
 }

@@ -10,9 +10,13 @@
 /// (``configurationKnown`` false) the domain classes are a guess, and what depends on them
 /// is a note.
 public struct MapLinter: Sendable {
+    /// The server's main.cf (or Postfix's defaults).
     public var configuration: MainConfig
+    /// Whether ``configuration`` is the real server's.
     public var configurationKnown: Bool
+    /// Key folding, NUL convention and UTF-8 mode, as for a build.
     public var handling: KeyHandling
+    /// What a build would do with repeated keys (`-r`, `-w`).
     public var duplicates: DuplicatePolicy
     /// postalias syntax for every map (the program runs as postalias).
     public var aliasSyntax: Bool

@@ -68,7 +68,7 @@ struct TableLoader {
         }
         let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
         do {
-            let contents = try loadMap(
+            let contents = try MapContents.load(
                 MapArgument(type: type, name: name), format: format, handling: handling, warn: warn)
             return LookupMap(name: element, contents: contents)
         } catch {

@@ -1,3 +1,5 @@
+import MapCompiler
+
 /// postmap's and postalias's command line, parsed the way their getopt does it: options
 /// stop at the first operand (or `--`), flags cluster (`-fq key`), an option's argument may
 /// be attached (`-qkey`) or the next word. Errors carry glibc's and Postfix's exact texts.
@@ -60,6 +62,7 @@ public enum ExtensionMode: Sendable, Equatable {
 
 /// The options of the extension modes (all long options).
 public struct ExtensionOptions: Sendable, Equatable {
+    /// The extension mode selected (`.none`: a postmap command line).
     public var mode: ExtensionMode = .none
     /// `--json`: one JSON object per result (JSON Lines) instead of text.
     public var json = false
@@ -67,10 +70,11 @@ public struct ExtensionOptions: Sendable, Equatable {
     public var warningsAreErrors = false
     /// `--main-cf FILE`: read this main.cf instead of the usual one.
     public var mainCf: String? = nil
-    /// `--virtual MAP`, `--vmailbox MAP`, `--alias-map MAP` (repeatable), for `--resolve`,
-    /// `--test` and the cross-map `--lint` rules.
+    /// `--virtual MAP` (repeatable), for `--resolve` and `--test`.
     public var virtualMaps: [String] = []
+    /// `--vmailbox MAP` (repeatable).
     public var mailboxMaps: [String] = []
+    /// `--alias-map MAP` (repeatable).
     public var aliasMaps: [String] = []
     /// `--passwd`: local users are the users of this machine's passwd (for `--resolve` and
     /// `--test` run on the mail server itself); otherwise every local user is assumed to exist.
@@ -78,26 +82,43 @@ public struct ExtensionOptions: Sendable, Equatable {
     /// `--map-kind KIND` for `--lint`, instead of guessing from main.cf or the file name.
     public var mapKind: MapKind? = nil
 
+    /// No extension options.
     public init() {}
 }
 
 /// A parsed command line.
 public struct CommandLineOptions: Sendable, Equatable {
+    /// Build (no mode option), `-q`, `-s` or `-d`.
     public var mode: Mode = .build
+    /// `-c DIR`.
     public var configDirectory: String? = nil
+    /// `false` with `-f`: keys keep their case.
     public var fold = true
+    /// `-F`: values name files stored base64-encoded.
     public var base64Files = false
+    /// `-b`: body lines of a message on stdin are keys.
     public var bodyQuery = false
+    /// `-h`: header lines of a message on stdin are keys.
     public var headerQuery = false
+    /// `-m`: MIME-aware `-b`/`-h`.
     public var mime = false
+    /// `-i`: entries from stdin added to the table.
     public var incremental = false
+    /// `-N` or `-n` (the last one given).
     public var nul: NULPolicy = .automatic
+    /// `-o`: a root caller keeps ownership.
     public var keepCallerOwnership = false
+    /// `false` with `-p`: new tables get mode 0644.
     public var derivePermissions = true
+    /// `-r` or `-w` (the last one given).
     public var duplicates: DuplicatePolicy = .warn
+    /// `-u`: no UTF-8 mode.
     public var disableUTF8 = false
+    /// `-U`: UTF-8 checks kept with `-b`/`-h`.
     public var keepUTF8Checks = false
+    /// How many `-v` (accepted, no effect).
     public var verbose = 0
+    /// The maps (and for some extension modes addresses or files), in order.
     public var operands: [String] = []
     /// `--aliases`: postalias behaviour under any program name.
     public var aliasesMode = false
@@ -106,6 +127,7 @@ public struct CommandLineOptions: Sendable, Equatable {
     /// Long-option extensions.
     public var extensions = ExtensionOptions()
 
+    /// An empty command line: build, with postmap's defaults.
     public init() {}
 }
 

@@ -1,7 +1,9 @@
 import Glibc
+import MapCompiler
 
 /// Where a command writes: standard output (buffered by the caller) and messages.
 public protocol CommandOutput: AnyObject {
+    /// Bytes for standard output.
     func standardOutput(_ bytes: [UInt8])
     /// One message line, without the newline (program name already in it).
     func standardError(_ line: String)
@@ -11,11 +13,13 @@ public protocol CommandOutput: AnyObject {
 }
 
 extension CommandOutput {
+    /// Nothing to drop (for unbuffered outputs).
     public func discardPendingOutput() {}
 }
 
 /// Reads standard input (the command line passes the real one; tests pass bytes).
 public protocol CommandInput: AnyObject {
+    /// Everything on standard input.
     func readAllInput() -> [UInt8]
 }
 
@@ -24,13 +28,17 @@ public protocol CommandInput: AnyObject {
 /// This is the whole program behind `swiftpostmap`: option parsing, main.cf, then the
 /// build, query, list or delete operation, with Postfix's messages and exit codes.
 public struct PostmapCommand {
+    /// The program name in messages.
     public let program: String
+    /// postmap, or postalias when the program is named `postalias`.
     public let personality: Personality
     let output: CommandOutput
     let input: CommandInput
     let environment: [String: String]
     private let messages: MessagePrinter
 
+    /// A command that reads `input`, writes to `output` and sees `environment`.
+    ///
     /// - Parameters:
     ///   - program: the basename of `argv[0]`, used in every message; `postalias` selects
     ///     postalias behaviour.
@@ -43,6 +51,10 @@ public struct PostmapCommand {
         self.messages = MessagePrinter(program: program, output: output)
     }
 
+    /// Runs the command line `arguments` (without the program name).
+    ///
+    /// - Returns: the exit status: postmap's (0, or 1 on a failure, a fatal error or a key
+    ///   not found); `--diff` has diff(1)'s 0, 1, 2.
     public func run(_ arguments: [String]) -> Int32 {
         var personality = self.personality
         let options: CommandLineOptions

@@ -1,7 +1,8 @@
 import Glibc
 
-/// The process environment as a dictionary.
+/// The process environment, for ``PostmapCommand`` (which reads `MAIL_CONFIG`).
 public enum ProcessEnvironment {
+    /// Every `NAME=VALUE` entry of the environment, by name.
     public static var current: [String: String] {
         var result: [String: String] = [:]
         var pointer = environ

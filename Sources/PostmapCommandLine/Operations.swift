@@ -1,3 +1,6 @@
+import Glibc
+import MapCompiler
+
 /// The four operations of postmap and postalias, with their type checks and messages.
 struct OperationContext {
     let options: CommandLineOptions
@@ -40,9 +43,9 @@ struct OperationContext {
     }
 
     private func checkSourceReadable(_ path: String) throws(FatalError) {
-        if case .failure(let error) = readWholeFile(path) {
-            throw FatalError("open \(path): \(error.text)")
-        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FatalError("open \(path): \(String(cString: strerror(errno)))") }
+        close(descriptor)
     }
 
     private func buildTypeError(type: String, map: MapArgument, support: MapTypeSupport) -> FatalError {
@@ -57,26 +60,7 @@ struct OperationContext {
     // MARK: Opening tables for reading
 
     func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> any LookupTable {
-        guard let type = map.explicitType.map({ $0 }) ?? Optional(defaultType), !type.isEmpty, !map.name.isEmpty
-        else {
-            throw FatalError("open dictionary: expecting \"type:name\" form instead of \"\(map)\"")
-        }
-        switch MapTypeSupport(type: type) {
-        case .berkeley(let method):
-            return try TableReader(
-                method: method, typeName: type, name: map.name, handling: handling,
-                cacheSize: try config.readBufferSize(), writable: writable, warn: warn)
-        default:
-            if let table = try MemoryTable.open(
-                type: type, name: map.name, handling: handling, writable: writable, warn: warn)
-            {
-                return table
-            }
-            if type == "fail" {
-                throw FatalError("table fail:\(map.name): \(writable ? "delete" : "query") error: Application error")
-            }
-            throw FatalError("unsupported dictionary type: \(type)")
-        }
+        try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
     }
 
     // MARK: Query
@@ -100,9 +84,12 @@ struct OperationContext {
     /// the message on standard input); maps are opened when first needed.
     func queryStandardInput(_ maps: [MapArgument]) throws(FatalError) -> Int32 {
         let messageOptions =
-            options.bodyQuery || options.headerQuery ? try MessageKeyOptions(options, config: config) : nil
+            options.bodyQuery || options.headerQuery
+            ? try MessageKeyOptions(
+                bodyLines: options.bodyQuery, headers: options.headerQuery, mime: options.mime, configuration: config)
+            : nil
         let data = input.readAllInput()
-        let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? standardInputLines(data)
+        let keys = messageOptions.map { messageLookupKeys(data, options: $0) } ?? lookupKeyLines(data)
         var tables: [(any LookupTable)?] = Array(repeating: nil, count: maps.count)
         defer { for table in tables { table?.close() } }
         var found = false
@@ -166,7 +153,7 @@ struct OperationContext {
 
     /// `-d key` / `-d -`: delete from every map; status 0 when anything was deleted.
     func delete(_ key: String, from maps: [MapArgument]) throws(FatalError) -> Int32 {
-        let keys: [[UInt8]] = key == "-" ? standardInputLines(input.readAllInput()) : [Array(key.utf8)]
+        let keys: [[UInt8]] = key == "-" ? lookupKeyLines(input.readAllInput()) : [Array(key.utf8)]
         if key == "-" {
             // postmap opens every map before it reads a key: a map that cannot be opened
             // stops the run before anything is deleted.
@@ -236,14 +223,4 @@ struct OperationContext {
         warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
     }
 
-}
-
-/// Lines of standard input for `-q -` and `-d -`: split at `\n`, nothing else removed; a
-/// last line without `\n` counts. Like postmap, a line ends at its first NUL byte.
-func standardInputLines(_ data: [UInt8]) -> [[UInt8]] {
-    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
-        Array($0.prefix(while: { $0 != 0 }))
-    }
-    if data.last == 0x0A || data.isEmpty { lines.removeLast() }
-    return lines
 }

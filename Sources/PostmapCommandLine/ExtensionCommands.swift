@@ -1,0 +1,76 @@
+import MapCompiler
+
+/// The long-option modes (`--lint`, `--verify`, `--check`, `--diff`, `--resolve`, `--test`):
+/// swiftpostmap's own validation features. They never change what a postmap command line
+/// does; each returns its exit status and writes text or JSON Lines (`--json`).
+struct ExtensionCommands {
+    let context: OperationContext
+
+    func run(_ options: ExtensionOptions) throws(FatalError) -> Int32 {
+        let operands = context.options.operands
+        switch options.mode {
+        case .none:
+            return 0
+        case .verify:
+            guard operands.count == 1 else { throw FatalError("usage: --verify [type:]file") }
+            return try verify(operands[0], json: options.json)
+        case .diff:
+            guard operands.count == 2 else { throw FatalError("usage: --diff MAP MAP") }
+            return try diff(operands[0], operands[1], json: options.json)
+        case .lint:
+            return try lint(operands, options: options)
+        case .check:
+            guard !operands.isEmpty else { throw FatalError("usage: --check [type:]file.db...") }
+            return try runIntegrityCheck(operands: operands, options: options, context: context)
+        case .checkWorker(let path):
+            guard operands.isEmpty else { throw FatalError("usage: --check-worker file.db") }
+            return TableChecker.runWorker(path: path)
+        case .resolve:
+            guard !operands.isEmpty else { throw FatalError("usage: --resolve address...") }
+            return try runResolve(addresses: operands, options: options, context: context)
+        case .test(let file):
+            return try runExpectations(file: file, options: options, context: context)
+        case .help:
+            context.output.standardOutput(Array(helpText(program: "swiftpostmap").utf8))
+            return 0
+        case .version:
+            context.output.standardOutput(
+                Array("swiftpostmap \(swiftpostmapVersion) (\(BerkeleyDBLibrary.version))\n".utf8))
+            return 0
+        }
+    }
+}
+
+/// This program's version.
+let swiftpostmapVersion = "0.4.0"
+
+/// `--help`: the command lines in brief (the README has the details).
+func helpText(program: String) -> String {
+    """
+    usage: \(program) [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...
+           (postmap's options, messages and exit codes; as postalias, or with --aliases, postalias's)
+
+    Validation (options and operands in any order; -- ends the options):
+      --lint [--kind KIND] [--werror] [MAP...]   check map sources as Postfix will use them;
+                                                  with -c DIR and no MAP, every map DIR's main.cf
+                                                  and master.cf refer to
+      --resolve ADDRESS... [--virtual MAP] [--vmailbox MAP] [--alias-map MAP]
+                                                  what Postfix does with mail to ADDRESS
+      --test FILE [--virtual MAP] [--vmailbox MAP] [--alias-map MAP]
+                                                  check an expectations file
+      --verify [type:]file                        the table holds what the source compiles to
+      --diff MAP MAP                              the records two maps differ in (0 same, 1 differ, 2 trouble)
+      --check file.db...                          integrity of table files
+      --help, --version
+
+    Options of the validation modes:
+      -c DIR, --main-cf FILE   the server's configuration (else Postfix's defaults)
+      --json                   one JSON object per result (JSON Lines)
+      --passwd                 local users are this machine's passwd users (run on the server)
+      --kind KIND              what a linted map is: \(MapKind.allCases.map(\.rawValue).joined(separator: ", "))
+
+    A MAP is a source file (compiled in memory), NAME.db, or type:NAME (NAME.db, or the source
+    NAME when there is no table). Exit status: 0 fine, 1 a finding, failure or fatal error.
+
+    """
+}
