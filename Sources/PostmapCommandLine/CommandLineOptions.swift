@@ -169,21 +169,19 @@ public enum CommandLineError: Error, Equatable, Sendable {
 /// Parses `arguments` (without the program name).
 ///
 /// Long options (`--lint`, …) are swiftpostmap's extensions. A command line that selects an
-/// extension mode (`--lint`, `--resolve`, `--help`, …) is parsed as getopt_long permutes:
-/// options and operands mix in any order and `--` ends the options. Any other command line
-/// is parsed exactly as postmap's getopt does (options stop at the first operand), so the
-/// extensions never change what a postmap command line means.
+/// extension mode (`--lint`, `--resolve`, `--help`, …) before its first operand is parsed as
+/// getopt_long permutes: after the mode, options and operands mix in any order and `--` ends
+/// the options. Any other command line is parsed exactly as postmap's getopt does (options
+/// stop at the first operand, so `postmap virtual --lint` builds two tables, as postmap
+/// does): the extensions never change what a postmap command line means.
 public func parseCommandLine(
     _ arguments: [String], personality: Personality
 ) throws(CommandLineError)
     -> CommandLineOptions
 {
-    if let permuted = try? parseOptions(arguments, personality: personality, permute: true),
-        permuted.extensions.mode != .none
-    {
-        return permuted
-    }
-    return try parseOptions(arguments, personality: personality, permute: false)
+    let strict = try parseOptions(arguments, personality: personality, permute: false)
+    guard strict.extensions.mode != .none else { return strict }
+    return try parseOptions(arguments, personality: personality, permute: true)
 }
 
 private func parseOptions(

@@ -168,3 +168,50 @@ struct DeliveryLintTests {
         }
     }
 }
+
+@Suite("Lint: delivery rules, review findings")
+struct DeliveryLintReviewTests {
+    private func lint(_ virtual: String, mainCf: String, mailboxes: String = "") throws -> [LintFinding] {
+        try withTemporaryDirectory { dir in
+            let valias = try write(virtual, to: "valias", in: dir)
+            _ = try write(mailboxes, to: "vm_map", in: dir)
+            let path = try write(mainCf, to: "main.cf", in: dir)
+            let config = try MainConfig(
+                text: Array(try Data(contentsOf: path)), path: path.path, directory: dir.path, warn: { _ in })
+            let linter = MapLinter(configuration: config, configurationKnown: true, handling: KeyHandling())
+            return try linter.lint(linter.targets(operands: [valias.path], kind: nil)).filter { $0.rule != .mapKind }
+        }
+    }
+
+    private let mainCf = """
+        virtual_alias_domains = example.com
+        virtual_mailbox_domains = mbox.example
+        virtual_alias_maps = hash:$config_directory/valias
+        virtual_mailbox_maps = hash:$config_directory/vm_map
+
+        """
+
+    @Test func anEntryReachedByALoopStillGetsItsOwnBounce() throws {
+        let findings = try lint(
+            "x@example.com a@example.com, y@example.com\na@example.com b@example.com\nb@example.com a@example.com\n"
+                + "y@example.com nosuch@mbox.example\n", mainCf: mainCf)
+        let line4 = findings.filter { $0.line == 4 && $0.severity == .error }.map(\.rule)
+        #expect(line4.contains(.aliasLoop))
+        #expect(line4.contains(.bounced))
+    }
+
+    @Test func aMailboxTableThatCannotBeReadGivesNoError() throws {
+        let config = mainCf.replacingOccurrences(
+            of: "virtual_mailbox_maps = hash:$config_directory/vm_map", with: "virtual_mailbox_maps = proxy:mysql:/x.cf"
+        )
+        let findings = try lint("webmaster@example.com info@mbox.example\n", mainCf: config)
+        #expect(findings.allSatisfy { $0.severity != .error }, "\(findings.map(\.text))")
+    }
+
+    @Test func manyEntriesIntoOneLoopAreAllErrors() throws {
+        let entries = (0..<300).map { "u\($0)@example.com l1@example.com\n" }.joined()
+        let findings = try lint(
+            entries + "l1@example.com l2@example.com\nl2@example.com l1@example.com\n", mainCf: mainCf)
+        #expect(findings.filter { $0.rule == .aliasLoop }.count == 302)
+    }
+}

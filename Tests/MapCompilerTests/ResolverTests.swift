@@ -669,8 +669,8 @@ struct ResolverEndToEndTests {
             #expect(result.status == 0, "\(result)")
             #expect(
                 result.err
-                    == "swiftpostmap: warning: virtual_alias_maps: skipping nis:virtual:"
-                    + " only hash: and btree: tables are read\n")
+                    == "swiftpostmap: warning: virtual_alias_maps: nis:virtual cannot be read here (only hash:, btree: "
+                    + "and texthash: tables are): its answers are unknown\n")
             #expect(result.out.contains("key sales@example.com in hash:\(dir.path)/virtual: jane, archive@vm.example"))
             #expect(result.out.contains("key @vm.example in proxy:hash:\(dir.path)/vmailbox: vm.example/all/"))
         }
@@ -732,5 +732,79 @@ struct ResolverEndToEndTests {
         #expect(result.status == 0, "\(result)")
         #expect(result.out.hasSuffix(" passed, 0 failed\n"))
         #expect(!result.out.contains("FAIL"))
+    }
+}
+
+/// Findings of a review against Postfix 3.7's sources (smtpd_check.c, cleanup_map1n.c,
+/// local/resolve.c, trivial-rewrite/resolve.c), each kept from coming back.
+@Suite("Address resolver: review findings")
+struct ResolverReviewTests {
+    @Test func anUnreadableTableIsUnknownNotEmpty() throws {
+        // virtual_mailbox_maps = proxy:mysql:… cannot be read here: no false 550.
+        let r = AddressResolver(
+            settings: testSettings(), mailboxMaps: [LookupMap(unreadable: "proxy:mysql:/etc/postfix/vm.cf")])
+        let resolution = try resolve("info@vm.example", with: r)
+        #expect(resolution.status == .ok)
+        #expect(resolution.uncertain)
+        #expect(resolution.assumptions.contains { $0.contains("proxy:mysql:/etc/postfix/vm.cf cannot be read here") })
+    }
+
+    @Test func aliasCyclesAreExpandedOnceEach() throws {
+        let names = (0..<9).map { "g\($0)" }
+        let aliases = names.map { name in (name, names.filter { $0 != name }.joined(separator: ", ")) }
+        let resolution = try resolve("g0@host.example", with: resolver(aliases: aliases))
+        #expect(resolution.recipients.count < 20, "\(resolution.recipients.count) recipients")
+    }
+
+    @Test func localAliasTargetsAreNotVirtualAliasExpanded() throws {
+        // local(8) delivers a local target itself; only a forwarded address meets cleanup again.
+        let r = resolver(
+            virtual: [("admin@host.example", "someone@elsewhere.example")], aliases: [("root", "admin")])
+        let resolution = try resolve("root@host.example", with: r)
+        #expect(resolution.recipients.map(\.address) == ["admin@host.example"])
+        #expect(resolution.recipients.first?.outcome == .local)
+    }
+
+    @Test func anErrorTransportRefusesAtRcpt() throws {
+        var r = resolver()
+        r.transportMaps = [LookupMap(name: "transport", entries: [("old.example", "error:5.1.1 this domain is gone")])]
+        let resolution = try resolve("joe@old.example", with: r)
+        #expect(resolution.status == .refused)
+        #expect(resolution.smtpReply?.code == 550)
+        #expect(resolution.smtpReply?.text == "<joe@old.example>: Recipient address rejected: this domain is gone")
+    }
+
+    @Test func withoutMailboxMapsAVirtualMailboxDomainAcceptsEveryone() throws {
+        // An LMTP set-up: virtual_mailbox_domains set, virtual_mailbox_maps empty.
+        let r = resolver { $0.virtualTransport = "lmtp:unix:private/dovecot-lmtp" }
+        let resolution = try resolve("info@vm.example", with: r)
+        #expect(resolution.status == .ok)
+        #expect(resolution.recipients.first?.transport == "lmtp")
+        #expect(resolution.recipients.first?.nexthop == "unix:private/dovecot-lmtp")
+    }
+
+    @Test func postmasterIsExemptFromTheLocalRecipientCheck() throws {
+        let r = resolver { $0.consultPasswd = true }
+        #expect(try resolve("postmaster@host.example", with: r).status != .refused)
+        #expect(try resolve("no-such-passwd-user-x@host.example", with: r).status == .refused)
+    }
+
+    @Test func aLookupProblemIsAQueueFileWriteError() throws {
+        let resolution = try resolve("a@example.com", with: resolver(virtual: [("a@example.com", "")]))
+        #expect(resolution.status == .deferred)
+        #expect(resolution.smtpReply?.enhancedStatus == "4.3.0")
+        #expect(resolution.smtpReply?.text == "Error: queue file write error")
+    }
+
+    @Test func relayhostIsTheNextHopOfRelayDomainsToo() throws {
+        let r = resolver { $0.relayhost = "[smarthost.example]" }
+        #expect(try resolve("u@relay.example", with: r).recipients.first?.nexthop == "[smarthost.example]")
+        #expect(try resolve("u@far.example", with: r).recipients.first?.nexthop == "[smarthost.example]")
+    }
+
+    @Test func transportMapsTryTheAddressWithoutItsExtension() throws {
+        var r = resolver()
+        r.transportMaps = [LookupMap(name: "transport", entries: [("joe@far.example", "smtp:[special.example]")])]
+        #expect(try resolve("joe+tag@far.example", with: r).recipients.first?.nexthop == "[special.example]")
     }
 }

@@ -31,7 +31,7 @@ struct ValidationCommandLineTests {
     @Test func optionsAndOperandsMixAndDoubleDashEndsOptions() throws {
         try withTemporaryDirectory { dir in
             let config = try configuration(in: dir)
-            let mixed = try swiftpostmap(["sales@ex.test", "--resolve", "-c", config.path, "--json"], in: dir)
+            let mixed = try swiftpostmap(["--resolve", "sales@ex.test", "-c", config.path, "--json"], in: dir)
             #expect(mixed.status == 0, "\(mixed)")
             #expect(mixed.out.contains("\"status\":\"ok\""))
             // Sources stand in for missing tables, with a note.
@@ -39,7 +39,16 @@ struct ValidationCommandLineTests {
             let dashed = try swiftpostmap(["--resolve", "-c", config.path, "--", "--odd@ex.test"], in: dir)
             #expect(dashed.out.hasPrefix("--odd@ex.test\n"), "\(dashed)")
             #expect(dashed.status == 1)  // refused: no entry in a virtual alias domain
-            // A postmap command line keeps its meaning: options stop at the first operand.
+            // A postmap command line keeps its meaning: options stop at the first operand, so
+            // a long option after it is an operand (postmap builds "v" and "--lint").
+            _ = try write("a@example.test b@example.test\n", to: "v", in: dir)
+            _ = try write("a@example.test b@example.test\n", to: "--lint", in: dir)
+            let built = try swiftpostmap(["v", "--lint"], in: dir)
+            #expect(built.status == 0, "\(built)")
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("--lint.db").path))
+            // An error after the mode is reported as such.
+            let missing = try swiftpostmap(["--lint", "v", "--kind"], in: dir)
+            #expect(missing.err.contains("option --kind needs an argument"), "\(missing)")
             let postmap = try swiftpostmap(["-q", "x", "hash:nosuch", "-f"], in: dir)
             #expect(postmap.err.contains("nosuch"), "\(postmap)")
         }

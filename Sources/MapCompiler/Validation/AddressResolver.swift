@@ -114,6 +114,9 @@ public struct ResolutionStep: Sendable, Equatable {
     public var tried: [String] = []
     /// Why something special happened (extension propagated, self-reference, …).
     public var note: String? = nil
+    /// Tables of the searched list that cannot be read here: a lookup that found nothing
+    /// might have found something there.
+    public var unreadable: [String] = []
 }
 
 /// A line of a map source.
@@ -260,6 +263,9 @@ public struct Resolution: Sendable, Equatable {
     public var warnings: [String] = []
     /// Things the simulation cannot know and assumed (passwd users, relay permission).
     public var assumptions: [String] = []
+    /// Whether the answer rests on tables or domain-list elements that cannot be read here
+    /// (`mysql:`, `ldap:`, a missing file): then it is a guess, not a fact.
+    public var uncertain = false
 }
 
 /// The resolver engine: settings and tables in, ``Resolution`` out.
@@ -320,8 +326,11 @@ public struct AddressResolver: Sendable {
             resolution.failedChain = expansion.failedChain
             // cleanup(8) fails while smtpd(8) waits for it: the client gets a temporary
             // error at the end of DATA and keeps the mail.
-            resolution.smtpReply = SMTPReply(
-                stage: .data, code: 451, enhancedStatus: "4.6.0", text: "Alias expansion error")
+            resolution.smtpReply =
+                expansion.lookupProblem
+                ? SMTPReply(stage: .data, code: 451, enhancedStatus: "4.3.0", text: "Error: queue file write error")
+                : SMTPReply(stage: .data, code: 451, enhancedStatus: "4.6.0", text: "Alias expansion error")
+            resolution.uncertain = resolution.steps.contains { !$0.unreadable.isEmpty }
             return resolution
         }
         for (recipient, chain) in zip(expansion.recipients, expansion.chains) {
@@ -335,24 +344,53 @@ public struct AddressResolver: Sendable {
         } else if resolution.recipients.contains(where: { $0.outcome == .bounced }) {
             resolution.status = .bounced
         }
-        for recipient in resolution.recipients where recipient.domainClass == .local && recipient.alias == nil {
+        for recipient in resolution.recipients
+        where recipient.domainClass == .local && recipient.alias == nil && !settings.consultPasswd {
             let note = "local(8) user \(recipient.user ?? recipient.address): passwd is not checked"
             if !resolution.assumptions.contains(note) { resolution.assumptions.append(note) }
+        }
+        let lists = [
+            ("mydestination", settings.mydestination), ("virtual_alias_domains", settings.virtualAliasDomains),
+            ("virtual_mailbox_domains", settings.virtualMailboxDomains), ("relay_domains", settings.relayDomains),
+        ]
+        for (name, list) in lists where !list.unsupportedElements.isEmpty {
+            resolution.uncertain = true
+            resolution.assumptions.append(
+                "\(name) has \(list.unsupportedElements.joined(separator: ", ")), which cannot be read here: "
+                    + "assumed not to match")
+        }
+        let unread = Set(resolution.steps.flatMap(\.unreadable))
+        if !unread.isEmpty {
+            resolution.uncertain = true
+            resolution.assumptions.append(
+                "\(unread.sorted().joined(separator: ", ")) cannot be read here: assumed to have no entry where "
+                    + "the tables that can be read have none")
         }
         return resolution
     }
 
     /// local(8) delivers an aliases(5) match to its targets: a command, a file or an
     /// `:include:` stays a local delivery, a target that names the alias itself is the
-    /// user's mailbox, and every other address is sent on in a new message (cleanup(8)
+    /// user's mailbox, a local target is delivered in the same way (each alias name
+    /// expanded once), and every other address is sent on in a new message (cleanup(8)
     /// expands it again, then each of its recipients is delivered).
     func followingAliases(
         _ recipient: ResolvedRecipient, steps: inout [ResolutionStep], warnings: inout [String], depth: Int
     ) -> [ResolvedRecipient] {
-        guard recipient.outcome == .local, let alias = recipient.alias, depth < 8 else { return [recipient] }
+        var expanded: Set<String> = []
+        return followingAliases(recipient, steps: &steps, warnings: &warnings, expanded: &expanded)
+    }
+
+    private func followingAliases(
+        _ recipient: ResolvedRecipient, steps: inout [ResolutionStep], warnings: inout [String],
+        expanded: inout Set<String>
+    ) -> [ResolvedRecipient] {
+        guard recipient.outcome == .local, let alias = recipient.alias else { return [recipient] }
+        let name = AddressParts(recipient.address).localpart.lowercased()
+        // local(8) expands an alias name once per delivery; a second visit adds nothing.
+        guard expanded.insert(name).inserted else { return [] }
         var out: [ResolvedRecipient] = []
         var keepSelf = false
-        let name = AddressParts(recipient.address).localpart.lowercased()
         for item in alias.split(separator: ",") {
             let text = item.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
             if text.hasPrefix("|") || text.hasPrefix("/") || text.lowercased().hasPrefix(":include:") {
@@ -368,6 +406,13 @@ public struct AddressResolver: Sendable {
                     continue
                 }
                 let canonical = canonicalize(target)
+                var local = deliver(canonical, steps: &steps, warnings: &warnings)
+                if local.domainClass == .local && [.local, .bounced, .deferred].contains(local.outcome) {
+                    // local(8) delivers a local target itself: no virtual alias expansion.
+                    local.chain = recipient.chain + local.chain
+                    out += followingAliases(local, steps: &steps, warnings: &warnings, expanded: &expanded)
+                    continue
+                }
                 let expansion = expand(canonical, steps: &steps)
                 if let failure = expansion.failure {
                     var deferred = recipient
@@ -380,12 +425,13 @@ public struct AddressResolver: Sendable {
                 for (next, chain) in zip(expansion.recipients, expansion.chains) {
                     var resolved = deliver(next, steps: &steps, warnings: &warnings)
                     resolved.chain = recipient.chain + chain + resolved.chain
-                    out += followingAliases(resolved, steps: &steps, warnings: &warnings, depth: depth + 1)
+                    out += followingAliases(resolved, steps: &steps, warnings: &warnings, expanded: &expanded)
                 }
             }
         }
         if keepSelf || out.isEmpty { out.insert(recipient, at: 0) }
-        return out
+        var seen: Set<String> = []
+        return out.filter { seen.insert($0.address.lowercased() + "|" + $0.outcome.rawValue).inserted }
     }
 
     // MARK: - smtpd(8)'s recipient check
@@ -400,28 +446,73 @@ public struct AddressResolver: Sendable {
         guard !address.isEmpty else { return nil }
         let keys = searchKeys(address, internalToo: false)
         if case .found = search(keys, in: virtualMaps, title: "virtual_alias_maps") { return nil }
+        let external = externalAddress(address)
+        if let unknown = unreadableNames(virtualMaps) {
+            resolution.uncertain = true
+            resolution.assumptions.append("\(unknown) cannot be read here: assumed to accept \(external)")
+            return nil
+        }
         let parts = AddressParts(address)
         let (domainClass, _) = classify(parts.domain)
         func reject(_ table: String) -> SMTPReply {
             SMTPReply(
                 stage: .rcpt, code: 550, enhancedStatus: "5.1.1",
-                text: "<\(externalAddress(address))>: Recipient address rejected: User unknown in \(table)")
+                text: "<\(external)>: Recipient address rejected: User unknown in \(table)")
+        }
+        if domainClass == .virtualAlias { return reject("virtual alias table") }
+        // An address trivial-rewrite sends to the error or retry transport is refused now.
+        var (transport, nexthop) = classTransport(domainClass, domain: parts.domain ?? "")
+        var ignoredSteps: [ResolutionStep] = []
+        var ignoredChain: [Int] = []
+        if let chosen = transportMapsEntry(address, steps: &ignoredSteps, chain: &ignoredChain) {
+            if !chosen.transport.isEmpty { transport = chosen.transport }
+            if !chosen.nexthop.isEmpty { nexthop = chosen.nexthop }
+        }
+        if (settings.serviceCommands[transport] ?? transport) == "error" {
+            let retry = transport == "retry"
+            var status = retry ? "4.3.0" : "5.1.1"
+            var text = nexthop
+            if let first = nexthop.split(separator: " ").first, first.split(separator: ".").count == 3,
+                first.allSatisfy({ $0.isNumber || $0 == "." })
+            {
+                status = String(first)
+                text = String(nexthop.dropFirst(first.count)).trimmingPrefix(while: { $0 == " " }).description
+            }
+            return SMTPReply(
+                stage: .rcpt, code: retry ? 450 : 550, enhancedStatus: status,
+                text: "<\(external)>: Recipient address rejected: \(text.isEmpty ? "Address rejected" : text)")
         }
         switch domainClass {
         case .virtualAlias:
             return reject("virtual alias table")
         case .virtualMailbox:
-            if case .notFound = search(searchKeys(address, internalToo: true), in: mailboxMaps, title: "") {
+            // Checked only when virtual_mailbox_maps is set (an LMTP set-up may have none).
+            if !mailboxMaps.isEmpty,
+                case .notFound = search(searchKeys(address, internalToo: true), in: mailboxMaps, title: "")
+            {
+                if let unknown = unreadableNames(mailboxMaps) {
+                    resolution.uncertain = true
+                    resolution.assumptions.append("\(unknown) cannot be read here: assumed to have \(external)")
+                    return nil
+                }
                 return reject("virtual mailbox table")
             }
         case .relay:
             if !relayRecipientMaps.isEmpty,
                 case .notFound = search(keys, in: relayRecipientMaps, title: "relay_recipient_maps")
             {
+                if let unknown = unreadableNames(relayRecipientMaps) {
+                    resolution.uncertain = true
+                    resolution.assumptions.append("\(unknown) cannot be read here: assumed to have \(external)")
+                    return nil
+                }
                 return reject("relay recipient table")
             }
         case .local:
             let user = splitExtension(parts.localpart)?.user ?? parts.localpart
+            // The postmaster, MAILER-DAEMON and the double-bounce address are always accepted.
+            let special = ["postmaster", "mailer-daemon", settings.doubleBounceSender.lowercased()]
+            if special.contains(parts.localpart.lowercased()) { return nil }
             var aliasKeys = [QueryKey(key: parts.localpart, unmatchedExtension: nil)]
             if user != parts.localpart { aliasKeys.append(QueryKey(key: user, unmatchedExtension: nil)) }
             if case .found = search(aliasKeys, in: aliasMaps, title: "alias_maps") { return nil }
@@ -435,6 +526,12 @@ public struct AddressResolver: Sendable {
                     + "(mynetworks, SASL) get past smtpd_relay_restrictions")
         }
         return nil
+    }
+
+    /// The names of the unreadable tables of a list, or `nil` when every one can be read.
+    func unreadableNames(_ maps: [LookupMap]) -> String? {
+        let names = maps.filter { !$0.readable }.map(\.name)
+        return names.isEmpty ? nil : names.joined(separator: ", ")
     }
 
     // MARK: - Canonicalization (§10.5 step 3)
@@ -634,6 +731,9 @@ public struct AddressResolver: Sendable {
         var chains: [[Int]] = []
         var failure: String? = nil
         var failedChain: [Int] = []
+        /// The failure is a table lookup problem (cleanup answers "queue file write error"),
+        /// not one of the limits ("Alias expansion error").
+        var lookupProblem = false
     }
 
     /// cleanup(8)'s recursive expansion of one original recipient (§10.6): the list grows as
@@ -669,13 +769,15 @@ public struct AddressResolver: Sendable {
                             stage: .virtual, address: externalAddress(list[index]), matched: false, note: message))
                     var failure = failed("virtual_alias_maps map lookup problem for \(original)")
                     failure.failedChain = chains[index]
+                    failure.lookupProblem = true
                     return failure
                 case .notFound(let tried):
                     if !virtualMaps.isEmpty {
                         steps.append(
                             ResolutionStep(
                                 stage: .virtual, address: externalAddress(list[index]), matched: false,
-                                result: [externalAddress(list[index])], tried: tried))
+                                result: [externalAddress(list[index])], tried: tried,
+                                unreadable: virtualMaps.filter { !$0.readable }.map(\.name)))
                     }
                 case .found(let results, var step):
                     let lhs = list[index]
@@ -807,7 +909,9 @@ public struct AddressResolver: Sendable {
         }
         var (transport, nexthop) = splitTransport(setting)
         if nexthop.isEmpty {
-            nexthop = domainClass == .default && !settings.relayhost.isEmpty ? settings.relayhost : domain
+            // relayhost is the next hop of both the default and the relay class.
+            let relayed = domainClass == .default || domainClass == .relay
+            nexthop = relayed && !settings.relayhost.isEmpty ? settings.relayhost : domain
         }
         return (transport, nexthop)
     }
@@ -835,6 +939,11 @@ public struct AddressResolver: Sendable {
         guard !transportMaps.isEmpty else { return nil }
         let parts = AddressParts(address)
         var keys = [QueryKey(key: externalAddress(address), unmatchedExtension: nil)]
+        if let split = splitExtension(parts.localpart) {
+            keys.append(
+                QueryKey(
+                    key: AddressParts(address).joined(localpart: quotedLocalpart(split.user)), unmatchedExtension: nil))
+        }
         if let domain = parts.domain {
             let bare = strippingOneTrailingDot(domain)
             keys.append(QueryKey(key: bare, unmatchedExtension: nil))
@@ -854,7 +963,16 @@ public struct AddressResolver: Sendable {
                     stage: .transport, address: externalAddress(address), matched: true, query: hit.key.key,
                     map: hit.map, value: value, source: hit.source, tried: tried))
             return splitTransport(value)
-        case .notFound, .failed:
+        case .notFound(let tried):
+            let unknown = transportMaps.filter { !$0.readable }.map(\.name)
+            if !unknown.isEmpty {
+                steps.append(
+                    ResolutionStep(
+                        stage: .transport, address: externalAddress(address), matched: false, tried: tried,
+                        unreadable: unknown))
+            }
+            return nil
+        case .failed:
             return nil
         }
     }
@@ -882,7 +1000,11 @@ public struct AddressResolver: Sendable {
                     stage: .alias, address: recipient.address, matched: true, query: hit.key.key, map: hit.map,
                     value: value, source: hit.source, tried: tried, note: note))
         case .notFound(let tried):
-            steps.append(ResolutionStep(stage: .alias, address: recipient.address, matched: false, tried: tried))
+            let unknown = aliasMaps.filter { !$0.readable }.map(\.name)
+            steps.append(
+                ResolutionStep(
+                    stage: .alias, address: recipient.address, matched: false, tried: tried, unreadable: unknown))
+            if !unknown.isEmpty { return }
             if settings.consultPasswd, let user = recipient.user, !systemUserExists(user) {
                 recipient.outcome = .bounced
                 recipient.reason = "unknown user: \"\(user.lowercased())\" (no alias, not in this machine's passwd)"
@@ -928,8 +1050,15 @@ public struct AddressResolver: Sendable {
                 }
             }
         case .notFound(let tried):
+            let unknown = mailboxMaps.filter { !$0.readable }.map(\.name)
             steps.append(
-                ResolutionStep(stage: .vmailbox, address: recipient.address, matched: false, tried: tried))
+                ResolutionStep(
+                    stage: .vmailbox, address: recipient.address, matched: false, tried: tried, unreadable: unknown))
+            if !unknown.isEmpty {
+                // The mailbox may be in a table that cannot be read here.
+                recipient.outcome = .mailbox
+                return
+            }
             recipient.outcome = .bounced
             let names = mailboxMaps.map(\.name).joined(separator: ", ")
             recipient.reason =

@@ -13,6 +13,8 @@ struct DeliveryRules {
     private static let guessSuffix =
         " (a guess: no main.cf was named, so the domains of the maps' keys are taken for virtual domains; "
         + "name the server's configuration with -c DIR)"
+    private static let unreadableSuffix =
+        " (a guess: it depends on tables that cannot be read here; see the warnings)"
 
     func run() -> [LintFinding] {
         var out: [LintFinding] = []
@@ -23,33 +25,62 @@ struct DeliveryRules {
                 catchAlls[Array(entry.key.dropFirst())] = (map.target.map.name, entry.line)
             }
         }
-        // Entries already reported as taking part in a failed expansion: their line has its
-        // error, and probing them again would only walk the same chain (1000 levels, say).
-        var inFailedExpansion: Set<EntryLocation> = []
+        // Entries on the chain of a failed expansion: their line has its error, and probing
+        // them again would only walk the same chain (1000 levels, say).
+        var onFailedChain: Set<EntryLocation> = []
+        // Addresses known to expand into an alias loop: a probe that reaches one fails the
+        // same way, without walking the loop to the recursion limit again.
+        var looping: [String: String] = [:]
         for map in maps {
             for entry in map.keptEntries {
                 out += styleFindings(entry, in: map, catchAlls: catchAlls)
                 let own = EntryLocation(file: map.target.map.name, line: entry.line)
-                guard !inFailedExpansion.contains(own), let probe = probeAddress(for: entry, in: map),
+                guard !onFailedChain.contains(own), let probe = probeAddress(for: entry, in: map),
                     let address = parseInputAddress(probe)
                 else { continue }
-                let resolution = resolver.resolve(address, display: probe)
-                for failure in failures(of: resolution, entry: entry, in: map) {
-                    let severity: LintFinding.Severity = assumed && failure.dependsOnClasses ? .note : .error
-                    let message = failure.message + (severity == .note ? Self.guessSuffix : "")
+                var found: [Failure]
+                var delivered = false
+                let (reached, addresses) = reachableEntries(from: address)
+                if let loop = addresses.lazy.compactMap({ looping[$0] }).first {
+                    var places = [own]
+                    for place in reached where !places.contains(place) { places.append(place) }
+                    found = [
+                        Failure(
+                            rule: .aliasLoop,
+                            message:
+                                "mail to \(probe) is not accepted: it reaches the \(loop); Postfix answers 451 4.6.0 "
+                                + "at the end of DATA and the sender retries until the mail expires (deferred)",
+                            cause: LintRule.aliasLoop.rawValue, places: places, chain: [], dependsOnClasses: false,
+                            uncertain: false)
+                    ]
+                } else {
+                    let resolution = resolver.resolve(address, display: probe)
+                    found = failures(of: resolution, entry: entry, in: map)
+                    delivered = resolution.status == .ok
+                    if let failure = found.first, failure.rule == .aliasLoop {
+                        let cycle = resolution.failedChain.map { resolution.steps[$0].address.lowercased() }
+                        for address in cycle { looping[address] = failure.cause }
+                    }
+                }
+                for failure in found {
+                    let severity: LintFinding.Severity =
+                        failure.uncertain || (assumed && failure.dependsOnClasses) ? .note : .error
+                    let message =
+                        failure.message
+                        + (severity == .error ? "" : failure.uncertain ? Self.unreadableSuffix : Self.guessSuffix)
                     let expansion = !failure.dependsOnClasses
+                    onFailedChain.formUnion(failure.chain)
                     for place in failure.places {
                         let signature =
                             "\(place.file):\(place.line)|\(failure.rule.rawValue)|" + (expansion ? "" : failure.cause)
                         guard reported.insert(signature).inserted else { continue }
-                        if expansion { inFailedExpansion.insert(place) }
                         out.append(
                             LintFinding(
                                 file: place.file, line: place.line, column: 1, severity: severity, message: message,
                                 rule: failure.rule))
                     }
                 }
-                out += selfReference(entry, in: map, catchAlls: catchAlls, delivered: resolution.status == .ok)
+                out += selfReference(entry, in: map, catchAlls: catchAlls, delivered: delivered)
             }
         }
         return out
@@ -88,7 +119,11 @@ struct DeliveryRules {
         /// What failed, for recognising the same failure reached from another entry.
         var cause: String
         var places: [EntryLocation]
+        /// For a failed expansion, the entries Postfix walked (not probed again).
+        var chain: Set<EntryLocation>
         var dependsOnClasses: Bool
+        /// The outcome rests on tables that cannot be read here.
+        var uncertain: Bool
     }
 
     private func failures(of resolution: Resolution, entry: LintEntry, in map: LintedMap) -> [Failure] {
@@ -102,23 +137,26 @@ struct DeliveryRules {
             return [
                 Failure(
                     rule: .refused, message: "mail to \(probe) is refused at SMTP: \(reply)", cause: reply,
-                    places: [own], dependsOnClasses: true)
+                    places: [own], chain: [], dependsOnClasses: true, uncertain: resolution.uncertain)
             ]
         case .deferred where resolution.smtpReply?.stage == .data:
             let (rule, cause) = expansionFailure(resolution)
-            var places = locations(resolution.failedChain, in: resolution, adding: own)
+            let walked = locations(resolution.failedChain, in: resolution, adding: own)
+            var places = walked
             // The whole expansion fails: every entry it reaches takes part, also those past
             // the point where Postfix gave up.
-            let linted = Set(maps.map(\.target.map.name))
-            for place in reachableEntries(from: resolution.canonical) where linted.contains(place.file) {
-                if !places.contains(place) { places.append(place) }
+            if let start = parseInputAddress(resolution.canonical) {
+                for place in reachableEntries(from: start).places where !places.contains(place) { places.append(place) }
             }
+            let reply = resolution.smtpReply.map { "\($0.code) \($0.enhancedStatus)" } ?? "451"
+            let ruleCause = rule == .aliasLoop ? cause : rule.rawValue
             return [
                 Failure(
                     rule: rule,
-                    message: "mail to \(probe) is not accepted: \(cause); Postfix answers 451 4.6.0 at the end of DATA "
+                    message: "mail to \(probe) is not accepted: \(cause); Postfix answers \(reply) at the end of DATA "
                         + "and the sender retries until the mail expires (deferred)",
-                    cause: rule.rawValue, places: places, dependsOnClasses: false)
+                    cause: ruleCause, places: places, chain: Set(walked), dependsOnClasses: false,
+                    uncertain: resolution.uncertain)
             ]
         case .deferred, .bounced:
             return resolution.recipients.filter { !$0.outcome.isDelivery }.map { recipient in
@@ -131,8 +169,8 @@ struct DeliveryRules {
                     rule: recipient.outcome == .bounced ? .bounced : .deferred,
                     message: "\(path): \(recipient.reason ?? recipient.outcome.rawValue): \(fate)",
                     cause: recipient.address.lowercased() + "|" + (recipient.reason ?? ""),
-                    places: locations(recipient.chain, in: resolution, adding: own),
-                    dependsOnClasses: true)
+                    places: locations(recipient.chain, in: resolution, adding: own), chain: [],
+                    dependsOnClasses: true, uncertain: resolution.uncertain)
             }
         }
     }
@@ -177,20 +215,28 @@ struct DeliveryRules {
         return (.lookupError, note)
     }
 
-    /// Every virtual alias entry an expansion starting at `address` (external form) reaches,
-    /// each address looked up once, by the resolver's own lookup.
-    private func reachableEntries(from address: String) -> [EntryLocation] {
-        guard let start = parseInputAddress(address) else { return [] }
+    /// Every entry of the linted maps that an expansion starting at `address` (internal
+    /// form) reaches, and every address it reaches (lower case), each looked up once by the
+    /// resolver's own lookup.
+    private func reachableEntries(from address: String) -> (places: [EntryLocation], addresses: [String]) {
+        let linted = Set(maps.map(\.target.map.name))
+        let start = resolver.canonicalize(address)
         var queue = [start]
         var seen: Set<String> = [start.lowercased()]
+        var addresses = [start.lowercased()]
         var places: [EntryLocation] = []
         var placed: Set<EntryLocation> = []
         while let next = queue.popLast(), seen.count < 100_000 {
             guard case .found(let results, let step) = resolver.lookUpVirtualAlias(next) else { continue }
-            if let source = step.source, placed.insert(source).inserted { places.append(source) }
-            for result in results where seen.insert(result.lowercased()).inserted { queue.append(result) }
+            if let source = step.source, linted.contains(source.file), placed.insert(source).inserted {
+                places.append(source)
+            }
+            for result in results where seen.insert(result.lowercased()).inserted {
+                queue.append(result)
+                addresses.append(result.lowercased())
+            }
         }
-        return places
+        return (places, addresses)
     }
 
     /// `probe → intermediate → recipient`, the addresses a recipient was reached through.

@@ -6,12 +6,23 @@ public struct LookupMap: Sendable {
     /// main.cf element (`hash:/etc/postfix/virtual`).
     public let name: String
     let contents: MapContents
+    /// Whether the table could be read here. An unreadable one (`mysql:`, `ldap:`, a missing
+    /// file) is still in its list: what it would answer is unknown, never "not found".
+    public let readable: Bool
 
     /// A map named `name` (for output) holding `contents`, e.g. a source compiled with
     /// ``MapContents/compile(source:format:handling:duplicates:hostname:warn:)``.
     public init(name: String, contents: MapContents) {
         self.name = name
         self.contents = contents
+        self.readable = true
+    }
+
+    /// A table that cannot be read here (its answers are unknown).
+    public init(unreadable name: String) {
+        self.name = name
+        self.contents = MapContents(origin: .source(path: name))
+        self.readable = false
     }
 
     /// A map from `key value` pairs, keys folded with `folding` (as a build would store them).
@@ -108,6 +119,11 @@ public struct DomainList: Sendable {
             if let description { return (!negated, (negated ? "!" : "") + description) }
         }
         return nil
+    }
+
+    /// The elements that cannot be evaluated here (what they would match is unknown).
+    var unsupportedElements: [String] {
+        elements.compactMap { if case .unsupported(let text) = $0.element { return text } else { return nil } }
     }
 
     /// Whether `domain` is in the list.

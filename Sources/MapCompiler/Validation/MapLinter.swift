@@ -43,7 +43,7 @@ public struct MapLinter: Sendable {
         return operands.map { operand in
             var map = MapArgument(operand)
             while map.explicitType == "proxy" { map = MapArgument(map.name) }
-            if let reference = references.first(where: { samePath($0.map.name, map.name) }) {
+            if let reference = Self.deciding(references.filter { samePath($0.map.name, map.name) }) {
                 return LintTarget(
                     map: map, kind: reference.kind,
                     kindSource: "\(reference.parameter) in \(reference.file):\(reference.line)")
@@ -58,14 +58,23 @@ public struct MapLinter: Sendable {
     public func configurationTargets() -> [LintTarget] {
         var seen: Set<String> = []
         var targets: [LintTarget] = []
-        for reference in configurationReferences() where Self.lintableTypes.contains(reference.map.explicitType ?? "") {
-            guard fileExists(reference.map.name), seen.insert(reference.map.name).inserted else { continue }
+        let references = configurationReferences().filter { Self.lintableTypes.contains($0.map.explicitType ?? "") }
+        for reference in references {
+            guard fileExists(reference.map.name), seen.insert(reference.map.name).inserted,
+                let deciding = Self.deciding(references.filter { $0.map.name == reference.map.name })
+            else { continue }
             targets.append(
                 LintTarget(
-                    map: reference.map, kind: reference.kind,
-                    kindSource: "\(reference.parameter) in \(reference.file):\(reference.line)"))
+                    map: deciding.map, kind: deciding.kind,
+                    kindSource: "\(deciding.parameter) in \(deciding.file):\(deciding.line)"))
         }
         return targets
+    }
+
+    /// Of the references to one map, the one that says most about it: the first whose kind
+    /// is not generic (`virtual_mailbox_maps` over `smtpd_sender_login_maps`), else the first.
+    static func deciding(_ references: [MapReference]) -> MapReference? {
+        references.first { $0.kind != .generic } ?? references.first
     }
 
     /// The table types whose source is a postmap(1) (or aliases(5)) source.

@@ -34,11 +34,13 @@ struct TableLoader {
         (optionMaps[kind] ?? []).indices.map { "\(Self.optionMapType):\(kind):\($0)" }.joined(separator: " ")
     }
 
-    /// The table an element names, or `nil` (after a warning naming `parameter`, unless
-    /// `quiet`) when it cannot be read.
+    /// The table an element names; one that cannot be read is reported once through `warn`
+    /// (naming `parameter`) and stands in its list as an unreadable map, or (with `quiet`, for
+    /// Postfix's default `alias_maps`) is left out silently.
     mutating func table(_ element: String, parameter: String, quiet: Bool = false) -> LookupMap? {
         if let cached = cache[element] { return cached }
-        let map = open(element, parameter: parameter, warn: quiet ? { _ in } : warn)
+        var map = open(element, parameter: parameter, warn: quiet ? { _ in } : warn)
+        if map == nil && !quiet && !element.hasPrefix(Self.optionMapType) { map = LookupMap(unreadable: element) }
         cache[element] = map
         return map
     }
@@ -62,17 +64,37 @@ struct TableLoader {
             return nil
         }
         if let map = sources[name] { return map }
+        let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
+        if type == "texthash" {
+            // texthash: is read from its source file by Postfix itself.
+            do {
+                let contents = try MapContents.load(MapArgument(name), format: format, handling: handling, warn: warn)
+                return LookupMap(name: element, contents: contents)
+            } catch {
+                warn(
+                    Diagnostic(
+                        .warning,
+                        "\(parameter): \(element) cannot be read here (\(error.description)): its answers are unknown"))
+                return nil
+            }
+        }
         guard type == "hash" || type == "btree" else {
-            warn(Diagnostic(.warning, "\(parameter): skipping \(element): only hash: and btree: tables are read"))
+            warn(
+                Diagnostic(
+                    .warning,
+                    "\(parameter): \(element) cannot be read here (only hash:, btree: and texthash: tables are): "
+                        + "its answers are unknown"))
             return nil
         }
-        let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
         do {
             let contents = try MapContents.load(
                 MapArgument(type: type, name: name), format: format, handling: handling, warn: warn)
             return LookupMap(name: element, contents: contents)
         } catch {
-            warn(Diagnostic(.warning, "\(parameter): skipping \(element): \(error.description)"))
+            warn(
+                Diagnostic(
+                    .warning,
+                    "\(parameter): \(element) cannot be read here (\(error.description)): its answers are unknown"))
             return nil
         }
     }
@@ -113,7 +135,7 @@ struct TableLoader {
                 warn(Diagnostic(.warning, "\(parameter): skipping \(text): open: \(error.text)"))
             }
         } else if text.contains(":") && !text.hasPrefix("[") {
-            if let map = table(text, parameter: parameter) {
+            if let map = table(text, parameter: parameter), map.readable {
                 list.elements.append((.table(map), negated))
             } else {
                 list.elements.append((.unsupported(text), negated))
