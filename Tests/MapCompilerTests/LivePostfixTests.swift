@@ -96,6 +96,26 @@ struct LivePostfixTests {
     }
 }
 
+/// The same case set with every table written by swiftpostmap: a running Postfix must not
+/// be able to tell them from postmap's, so every probe ends exactly as recorded.
+@Suite(
+    "Live Postfix reads swiftpostmap's tables", .serialized,
+    .enabled(if: liveOracleAvailable, "Postfix is not installed, or not root"))
+struct LivePostfixOurTablesTests {
+    @Test func caseSetMatchesWithOurTables() throws {
+        let file = try LiveCaseFile(contentsOf: liveFixtures.appendingPathComponent("cases"))
+        try #require(!file.cases.isEmpty)
+        let run = try LivePostfix.with(try liveFixtureConfiguration(compiler: .swiftpostmap())) { postfix in
+            try postfix.probe(file.cases.map(\.address))
+        }
+        try #require(run.probes.count == file.cases.count)
+        for (item, probe) in zip(file.cases, run.probes) {
+            #expect(
+                probe.outcome == item.expected, "cases:\(item.line) \(item.label) \(item.address): \(probe.outcome)")
+        }
+    }
+}
+
 /// The case-file format, without Postfix.
 @Suite("Live Postfix case file")
 struct LiveCaseFileTests {
