@@ -11,6 +11,9 @@ SHELL := /bin/bash
 # Debian packages are installed with apt-get when missing (run as root).
 
 SWIFT        ?= swift
+# The release binary carries the Swift runtime (it starts faster and needs only libc,
+# libdb and the C++ runtime on the mail server).
+RELEASE_FLAGS := -c release --static-swift-stdlib
 CONFIG       ?= release
 PACKAGES     := libdb-dev db-util postfix
 BENCH_PACKAGES := time
@@ -29,7 +32,7 @@ bench-deps: deps
 	@scripts/install-deps.sh $(BENCH_PACKAGES)
 
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 build-debug: deps
 	$(SWIFT) build
@@ -53,7 +56,7 @@ format:
 	$(SWIFT) format --in-place --recursive $(FORMAT_PATHS)
 
 bench: bench-deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE)
 
 casefold-table:
