@@ -317,6 +317,7 @@ public struct AddressResolver: Sendable {
             resolution.status = .refused
             resolution.smtpReply = refusal
             resolution.reason = refusal.text
+            noteUncertainty(in: &resolution)
             return resolution
         }
         let expansion = expand(canonical, steps: &resolution.steps)
@@ -330,14 +331,14 @@ public struct AddressResolver: Sendable {
                 expansion.lookupProblem
                 ? SMTPReply(stage: .data, code: 451, enhancedStatus: "4.3.0", text: "Error: queue file write error")
                 : SMTPReply(stage: .data, code: 451, enhancedStatus: "4.6.0", text: "Alias expansion error")
-            resolution.uncertain = resolution.steps.contains { !$0.unreadable.isEmpty }
+            noteUncertainty(in: &resolution)
             return resolution
         }
         for (recipient, chain) in zip(expansion.recipients, expansion.chains) {
             var resolved = deliver(recipient, steps: &resolution.steps, warnings: &resolution.warnings)
             resolved.chain = chain + resolved.chain
             resolution.recipients += followingAliases(
-                resolved, steps: &resolution.steps, warnings: &resolution.warnings, depth: 0)
+                resolved, steps: &resolution.steps, warnings: &resolution.warnings)
         }
         if resolution.recipients.contains(where: { $0.outcome == .deferred }) {
             resolution.status = .deferred
@@ -349,6 +350,13 @@ public struct AddressResolver: Sendable {
             let note = "local(8) user \(recipient.user ?? recipient.address): passwd is not checked"
             if !resolution.assumptions.contains(note) { resolution.assumptions.append(note) }
         }
+        noteUncertainty(in: &resolution)
+        return resolution
+    }
+
+    /// Marks a resolution that rests on what cannot be read here: domain-list elements and
+    /// tables of a searched list that are unknown.
+    private func noteUncertainty(in resolution: inout Resolution) {
         let lists = [
             ("mydestination", settings.mydestination), ("virtual_alias_domains", settings.virtualAliasDomains),
             ("virtual_mailbox_domains", settings.virtualMailboxDomains), ("relay_domains", settings.relayDomains),
@@ -366,7 +374,6 @@ public struct AddressResolver: Sendable {
                 "\(unread.sorted().joined(separator: ", ")) cannot be read here: assumed to have no entry where "
                     + "the tables that can be read have none")
         }
-        return resolution
     }
 
     /// local(8) delivers an aliases(5) match to its targets: a command, a file or an
@@ -375,7 +382,7 @@ public struct AddressResolver: Sendable {
     /// expanded once), and every other address is sent on in a new message (cleanup(8)
     /// expands it again, then each of its recipients is delivered).
     func followingAliases(
-        _ recipient: ResolvedRecipient, steps: inout [ResolutionStep], warnings: inout [String], depth: Int
+        _ recipient: ResolvedRecipient, steps: inout [ResolutionStep], warnings: inout [String]
     ) -> [ResolvedRecipient] {
         var expanded: Set<String> = []
         return followingAliases(recipient, steps: &steps, warnings: &warnings, expanded: &expanded)

@@ -33,14 +33,15 @@ struct DeliveryRules {
         var looping: [String: String] = [:]
         for map in maps {
             for entry in map.keptEntries {
-                out += styleFindings(entry, in: map, catchAlls: catchAlls)
+                out += styleFindings(entry, in: map)
                 let own = EntryLocation(file: map.target.map.name, line: entry.line)
                 guard !onFailedChain.contains(own), let probe = probeAddress(for: entry, in: map),
                     let address = parseInputAddress(probe)
                 else { continue }
                 var found: [Failure]
                 var delivered = false
-                let (reached, addresses) = reachableEntries(from: address)
+                // Only worth a walk once a loop is known.
+                let (reached, addresses) = looping.isEmpty ? ([], []) : reachableEntries(from: address)
                 if let loop = addresses.lazy.compactMap({ looping[$0] }).first {
                     var places = [own]
                     for place in reached where !places.contains(place) { places.append(place) }
@@ -273,7 +274,7 @@ struct DeliveryRules {
     // MARK: Style and risk
 
     private func styleFindings(
-        _ entry: LintEntry, in map: LintedMap, catchAlls: [[UInt8]: (file: String, line: Int)]
+        _ entry: LintEntry, in map: LintedMap
     ) -> [LintFinding] {
         guard map.target.kind == .virtual else { return [] }
         let path = map.target.map.name

@@ -65,20 +65,7 @@ struct TableLoader {
         }
         if let map = sources[name] { return map }
         let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
-        if type == "texthash" {
-            // texthash: is read from its source file by Postfix itself.
-            do {
-                let contents = try MapContents.load(MapArgument(name), format: format, handling: handling, warn: warn)
-                return LookupMap(name: element, contents: contents)
-            } catch {
-                warn(
-                    Diagnostic(
-                        .warning,
-                        "\(parameter): \(element) cannot be read here (\(error.description)): its answers are unknown"))
-                return nil
-            }
-        }
-        guard type == "hash" || type == "btree" else {
+        guard type == "hash" || type == "btree" || type == "texthash" else {
             warn(
                 Diagnostic(
                     .warning,
@@ -86,9 +73,10 @@ struct TableLoader {
                         + "its answers are unknown"))
             return nil
         }
+        // texthash: is read from its source file by Postfix itself.
+        let map = type == "texthash" ? MapArgument(name) : MapArgument(type: type, name: name)
         do {
-            let contents = try MapContents.load(
-                MapArgument(type: type, name: name), format: format, handling: handling, warn: warn)
+            let contents = try MapContents.load(map, format: format, handling: handling, warn: warn)
             return LookupMap(name: element, contents: contents)
         } catch {
             warn(
