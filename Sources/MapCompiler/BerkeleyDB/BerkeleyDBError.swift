@@ -12,6 +12,7 @@ struct BerkeleyDBError: Error, Equatable, Sendable, CustomStringConvertible {
         case createEnvironment = "create DB environment"
         case openEnvironment = "open DB environment"
         case create = "create database handle"
+        case configure = "configure database"
         case open = "open database"
         case put = "write"
         case get = "query"

@@ -63,11 +63,13 @@ struct DatabaseHandle: ~Copyable {
     ///   - mode: permission bits for a file libdb creates (the umask still applies).
     ///   - hashElementHint: `DB->set_h_nelem`, used when creating a hash table.
     ///   - hashFillFactor: `DB->set_h_ffactor`, 0 to leave libdb's default.
+    ///   - pageSize: `DB->set_pagesize` for a new file, 0 for libdb's choice (the file
+    ///     system's block size).
     /// - Throws: ``BerkeleyDBError`` with `.createEnvironment`, `.openEnvironment`, `.create`
     ///   or `.open`. Every handle made before the failure is closed again.
     init(
         path: String, method: AccessMethod?, intent: OpenIntent, cacheSize: Int,
-        mode: mode_t = 0o644, hashElementHint: UInt32 = 4096, hashFillFactor: UInt32 = 0
+        mode: mode_t = 0o644, hashElementHint: UInt32 = 4096, hashFillFactor: UInt32 = 0, pageSize: UInt32 = 0
     ) throws(BerkeleyDBError) {
         self.path = path
         let (directory, file) = splitPath(path)
@@ -93,8 +95,14 @@ struct DatabaseHandle: ~Copyable {
             throw BerkeleyDBError(code: rc, operation: .create, path: path)
         }
         if method == .hash, intent == .createExclusive || intent == .update {
-            _ = db.pointee.set_h_nelem(db, hashElementHint)
-            if hashFillFactor > 0 { _ = db.pointee.set_h_ffactor(db, hashFillFactor) }
+            rc = db.pointee.set_h_nelem(db, hashElementHint)
+            if rc == 0, hashFillFactor > 0 { rc = db.pointee.set_h_ffactor(db, hashFillFactor) }
+            if rc == 0, pageSize > 0 { rc = db.pointee.set_pagesize(db, pageSize) }
+            guard rc == 0 else {
+                _ = db.pointee.close(db, 0)
+                _ = env.pointee.close(env, 0)
+                throw BerkeleyDBError(code: rc, operation: .configure, path: path)
+            }
         }
         // Postfix always adds DB_FCNTL_LOCKING; besides the locking it asks for, it keeps
         // libdb from printing "fop_read_meta: unexpected file type or format" for a file

@@ -36,8 +36,13 @@ struct LogicalLineReader: Sequence, IteratorProtocol {
     /// every physical line joined into it (only with ``recordsSegments``).
     private(set) var segments: [(offset: Int, line: Int)] = []
 
-    init(bytes: [UInt8]) {
+    /// - Parameters:
+    ///   - bytes: whole logical lines.
+    ///   - linesBefore: physical lines that come before `bytes` in the source, so that line
+    ///     numbers count from the start of the source.
+    init(bytes: [UInt8], linesBefore: Int = 0) {
         self.bytes = bytes
+        self.physicalLine = linesBefore
     }
 
     mutating func next() -> LogicalLine? {

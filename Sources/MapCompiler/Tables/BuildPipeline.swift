@@ -130,13 +130,15 @@ struct PipelineStore: EntryStore {
 private final class ProducerContext: @unchecked Sendable {
     // Safety: created before the thread starts and never changed afterwards; the queue is
     // itself synchronised.
-    let bytes: [UInt8]
+    // The windows are read only by the parsing thread (or, when it could not be started, by
+    // the calling thread instead).
+    var windows: SourceWindows
     let sourceName: String
     let request: BuildRequest
     let queue: PipelineQueue
 
-    init(bytes: [UInt8], sourceName: String, request: BuildRequest, queue: PipelineQueue) {
-        self.bytes = bytes
+    init(windows: consuming SourceWindows, sourceName: String, request: BuildRequest, queue: PipelineQueue) {
+        self.windows = windows
         self.sourceName = sourceName
         self.request = request
         self.queue = queue
@@ -148,7 +150,7 @@ private final class ProducerContext: @unchecked Sendable {
         var summary = BuildSummary()
         do throws(FatalError) {
             try compileEntries(
-                from: bytes, sourceName: sourceName, request: request, into: &store, summary: &summary,
+                from: &windows, sourceName: sourceName, request: request, into: &store, summary: &summary,
                 warn: { batcher.append(.warning($0)) })
         } catch {
             batcher.append(.failure(error))
@@ -158,29 +160,32 @@ private final class ProducerContext: @unchecked Sendable {
     }
 }
 
-/// Parses `bytes` on a second thread and stores the entries with `writer` on this one.
+/// Parses the source on a second thread and stores the entries with `writer` on this one.
 ///
 /// - Returns: counts of what was stored.
 /// - Throws: the first fatal error of either side; the parsing thread has ended by then.
-func compileEntriesInParallel(
-    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout TableWriter,
+func compileEntriesInParallel<Store: EntryStore & ~Copyable>(
+    from windows: consuming SourceWindows, sourceName: String, request: BuildRequest, into writer: inout Store,
     warn: (Diagnostic) -> Void
 ) throws(FatalError) -> BuildSummary {
     let queue = PipelineQueue()
-    let context = ProducerContext(bytes: bytes, sourceName: sourceName, request: request, queue: queue)
+    let context = ProducerContext(windows: windows, sourceName: sourceName, request: request, queue: queue)
     var thread = pthread_t()
+    let retained = Unmanaged.passRetained(context)
     let started = pthread_create(
         &thread, nil,
         { raw in
             guard let raw else { return nil }
             Unmanaged<ProducerContext>.fromOpaque(raw).takeRetainedValue().run()
             return nil
-        }, Unmanaged.passRetained(context).toOpaque())
+        }, retained.toOpaque())
     guard started == 0 else {
         // No second thread: parse on this one.
+        retained.release()
         var summary = BuildSummary()
         try compileEntries(
-            from: bytes, sourceName: sourceName, request: request, into: &writer, summary: &summary, warn: warn)
+            from: &context.windows, sourceName: sourceName, request: request, into: &writer, summary: &summary,
+            warn: warn)
         return summary
     }
     defer { pthread_join(thread, nil) }

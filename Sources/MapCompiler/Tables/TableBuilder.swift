@@ -102,12 +102,6 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     }
     defer { identity?.restore() }
 
-    let bytes: [UInt8]
-    switch readAll(fd: fd) {
-    case .success(let content): bytes = content
-    case .failure(let error): throw FatalError("read \(sourceName): \(error.text)")
-    }
-
     let tablePath = request.name + ".db"
     if request.incremental {
         // Open the existing table once under its own name, so that a foreign or damaged file
@@ -121,25 +115,59 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
             }
         }
     }
+    let sourceBytes = isRegular ? Int(info.st_size) : nil
     return try replaceTableAtomically(
         tablePath: tablePath, copyExisting: request.incremental,
         attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
     ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
+        let windows = SourceWindows(fd: fd, sourceName: sourceName)
+        if request.method == .hash && !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold {
+            // A new large hash table: entries held back and stored in bucket order.
+            let entries = BucketOrderedEntries(
+                handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
+                expectedBytes: sourceBytes, spillDirectory: directoryPart(of: tablePath))
+            var summary: BuildSummary
+            var store = entries
+            do throws(FatalError) {
+                summary = try compileEntriesInParallel(
+                    from: windows, sourceName: sourceName, request: request, into: &store, warn: entries.hold)
+            } catch {
+                entries.releaseWarnings(warn: warn)
+                throw error
+            }
+            let dropped = try entries.write(
+                path: temporaryPath, method: request.method, mode: mode, cacheSize: request.cacheSize, warn: warn)
+            summary.stored -= dropped
+            summary.duplicates += dropped
+            return (summary, true)
+        }
         let handle: DatabaseHandle
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(
                 path: temporaryPath, method: request.method, intent: request.incremental ? .update : .createExclusive,
-                cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: bytes.count), mode: mode)
+                cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: sourceBytes ?? 0), mode: mode)
         } catch {
             throw openDatabaseError(error, tablePath: tablePath)
         }
         var writer = TableWriter(
             handle: handle, handling: request.handling, duplicates: request.duplicates, displayPath: tablePath)
         let summary = try compileEntriesInParallel(
-            from: bytes, sourceName: sourceName, request: request, into: &writer, warn: warn)
+            from: windows, sourceName: sourceName, request: request, into: &writer, warn: warn)
         try writer.close()
         return (summary, true)
     }
+}
+
+/// Sources up to this size (most maps) build in source order, exactly as postmap does, so the
+/// file is postmap's down to its header; the memory pool holds all of such a table anyway.
+/// Larger ones, and standard input, build in bucket order.
+let bucketOrderedBuildThreshold = 4 << 20
+
+/// The directory part of `path` (`.` for a bare name).
+func directoryPart(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let directory = String(path[..<slash])
+    return directory.isEmpty ? "/" : directory
 }
 
 /// Deletes `keys` from `name.db` (postmap `-d`), through a copy that replaces the table
@@ -185,7 +213,7 @@ func openDatabaseError(_ error: BerkeleyDBError, tablePath: String) -> FatalErro
 /// Parses a source (postmap or postalias syntax) and stores its entries, then, for postalias,
 /// the entries postalias adds. Warnings go to `warn` in source order.
 func compileEntries<Store: EntryStore & ~Copyable>(
-    from bytes: [UInt8], sourceName: String, request: BuildRequest, into writer: inout Store,
+    from windows: inout SourceWindows, sourceName: String, request: BuildRequest, into writer: inout Store,
     summary: inout BuildSummary, warn: (Diagnostic) -> Void
 ) throws(FatalError) {
     let checkUTF8 = request.handling.utf8
@@ -195,7 +223,19 @@ func compileEntries<Store: EntryStore & ~Copyable>(
     case .postalias: parse = AliasEntryParser(source: sourceName, checkUTF8: checkUTF8).parse
     }
     let files = request.base64Files && request.format == .postmap ? Base64FileValues(source: sourceName) : nil
-    for line in LogicalLineReader(bytes: bytes) {
+    while let window = try windows.next() {
+        try compileWindow(
+            window, parse: parse, files: files, into: &writer, summary: &summary, warn: warn)
+    }
+    if request.format == .postalias { try addAliasBookkeeping(request: request, into: &writer, warn: warn) }
+}
+
+/// The entries of one window of the source.
+private func compileWindow<Store: EntryStore & ~Copyable>(
+    _ window: SourceWindows.Window, parse: (LogicalLine) -> ParseOutcome, files: Base64FileValues?,
+    into writer: inout Store, summary: inout BuildSummary, warn: (Diagnostic) -> Void
+) throws(FatalError) {
+    for line in LogicalLineReader(bytes: window.bytes, linesBefore: window.linesBefore) {
         switch parse(line) {
         case .ignored:
             continue
@@ -221,7 +261,6 @@ func compileEntries<Store: EntryStore & ~Copyable>(
             }
         }
     }
-    if request.format == .postalias { try addAliasBookkeeping(request: request, into: &writer, warn: warn) }
 }
 
 /// The memory pool for a build: `berkeley_db_create_buffer_size` at least, and enough to hold

@@ -78,10 +78,7 @@ struct TableWriter: EntryStore, ~Copyable {
         }
         if outcome == .keyExists {
             if duplicates == .warn {
-                warn(
-                    Diagnostic(
-                        .warning,
-                        Array("\(displayPath): duplicate entry: \"".utf8) + storedKey + [UInt8(ascii: "\"")]))
+                warn(duplicateEntryWarning(table: displayPath, key: storedKey))
             }
             return false
         }
@@ -127,4 +124,10 @@ struct NULLookupState {
     }
 
     mutating func settle(withNUL: Bool) { candidates = [withNUL] }
+}
+
+/// postmap's warning for an entry dropped because its key is already in the table `table`
+/// (`NAME.db` as typed); `key` as stored, without a trailing NUL.
+func duplicateEntryWarning<Key: Sequence<UInt8>>(table: String, key: Key) -> Diagnostic {
+    Diagnostic(.warning, Array("\(table): duplicate entry: \"".utf8) + Array(key) + [UInt8(ascii: "\"")])
 }

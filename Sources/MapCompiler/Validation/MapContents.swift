@@ -91,10 +91,7 @@ struct CompiledMapStore: EntryStore {
                 contents.replaceValue(at: storedKey, with: record)
                 return true
             case .warn:
-                warn(
-                    Diagnostic(
-                        .warning,
-                        Array("\(displayPath): duplicate entry: \"".utf8) + storedKey + [UInt8(ascii: "\"")]))
+                warn(duplicateEntryWarning(table: displayPath, key: storedKey))
                 return false
             case .ignore:
                 return false
@@ -125,7 +122,9 @@ func compileSourceInMemory(
     var store = CompiledMapStore(
         origin: .source(path: path), handling: handling, duplicates: duplicates, displayPath: path + ".db")
     var summary = BuildSummary()
-    try compileEntries(from: bytes, sourceName: path, request: request, into: &store, summary: &summary, warn: warn)
+    var windows = SourceWindows(bytes: bytes)
+    try compileEntries(
+        from: &windows, sourceName: path, request: request, into: &store, summary: &summary, warn: warn)
     return (store.contents, store.duplicateLines)
 }
 

@@ -1,0 +1,467 @@
+import Glibc
+
+/// Building a new hash table in the order of libdb's hash buckets.
+///
+/// Inserted in source order, a table that outgrows libdb's memory pool is written at random:
+/// every insert lands on some bucket page, pages are evicted and read back, buckets split.
+/// Here the entries are held back instead, grouped by destination bucket, and inserted only
+/// when all of them are known: the table is created with its final number of buckets
+/// (`DB->set_h_nelem`, `DB->set_h_ffactor`), and the entries go in bucket by bucket, so every
+/// page is filled once while it is in the pool and written once. The pool stays small.
+///
+/// Held-back entries live in memory up to ``memoryBudget`` bytes, then in an unlinked
+/// temporary file next to the table; both are bounded by the source, not by libdb.
+///
+/// What the table holds and every message are as in a build in source order: within a
+/// bucket the entries go in in source order (so the first of two duplicates is kept, or the
+/// last with `-r`), and warnings are held back too and given out in source order, the
+/// duplicate warnings among them.
+final class BucketOrderedEntries: EntryStore {
+    let handling: KeyHandling
+    var duplicates: DuplicatePolicy
+    /// `NAME.db` as typed, for messages.
+    let displayPath: String
+    private(set) var count = 0
+    private var groups: [[UInt8]]
+    private let groupMask: UInt32
+    private var buffered = 0
+    /// Counted as entries arrive when the source size is known; otherwise counted from the
+    /// held-back records once they are all there, at a resolution that fits their size.
+    private var loads: BucketLoads?
+    private var recordBytes = 0
+    private var spill: SpillFile?
+    private var chunks: [[(offset: Int, count: Int)]]
+    private var warnings: [(ordinal: Int, diagnostic: Diagnostic)] = []
+    private let spillDirectory: String
+    private let memoryBudget: Int
+
+    /// - Parameters:
+    ///   - expectedBytes: the size of the source when known, to choose the number of groups.
+    ///   - spillDirectory: where the temporary file goes (the table's directory).
+    init(
+        handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String, expectedBytes: Int?,
+        spillDirectory: String, memoryBudget: Int = 64 << 20
+    ) {
+        self.handling = handling
+        self.duplicates = duplicates
+        self.displayPath = displayPath
+        self.spillDirectory = spillDirectory
+        self.memoryBudget = memoryBudget
+        // About 512 KB of source per group, so that one group's records, visited in bucket
+        // order, stay in the processor's cache; standard input (size unknown) gets 1024.
+        let wanted = expectedBytes.map { $0 / (512 << 10) } ?? 1024
+        var groupCount = 1
+        while groupCount < wanted && groupCount < 4096 { groupCount <<= 1 }
+        groups = Array(repeating: [], count: groupCount)
+        chunks = Array(repeating: [], count: groupCount)
+        groupMask = UInt32(groupCount - 1)
+        loads = expectedBytes.map { BucketLoads(sourceBytes: $0) }
+    }
+
+    /// Holds a warning back until the entries before it are stored.
+    func hold(_ diagnostic: Diagnostic) {
+        warnings.append((count, diagnostic))
+    }
+
+    func insert(
+        key: [UInt8], value: [UInt8], fold: Bool, nul: Bool?, lineNumber: Int?, warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> Bool {
+        let storedKey = fold ? handling.folding.fold(key) : key
+        let appendNUL = nul ?? handling.nul.writesNUL
+        let extra = appendNUL ? 1 : 0
+        var hash = libdbHash(storedKey)
+        if appendNUL { hash = hash &* 16_777_619 }  // the NUL byte: multiply, then XOR with 0
+        let group = Int(hash & groupMask)
+        var flags: UInt8 = appendNUL ? RecordFlag.nul : 0
+        if duplicates == .replace { flags |= RecordFlag.overwrite }
+        if duplicates == .warn { flags |= RecordFlag.warn }
+        let keyCount = storedKey.count + extra
+        let valueCount = value.count + extra
+        groups[group].appendRecord(
+            ordinal: UInt32(truncatingIfNeeded: count), hash: hash, flags: flags, key: storedKey, keyCount: keyCount,
+            value: value, valueCount: valueCount)
+        count += 1
+        loads?.add(hash: hash, keyCount: keyCount, valueCount: valueCount)
+        recordBytes += recordHeaderSize + keyCount + valueCount
+        buffered += recordHeaderSize + keyCount + valueCount
+        if buffered > memoryBudget { try spillGroups() }
+        return true
+    }
+
+    /// Moves every group's buffered records to the temporary file.
+    private func spillGroups() throws(FatalError) {
+        if spill == nil { spill = try SpillFile(directory: spillDirectory) }
+        guard let file = spill else { return }
+        for index in groups.indices where !groups[index].isEmpty {
+            let offset = try file.append(groups[index])
+            chunks[index].append((offset, groups[index].count))
+            groups[index].removeAll(keepingCapacity: true)
+        }
+        buffered = 0
+    }
+
+    /// Creates the table at `path` sized for the held-back entries, stores them bucket by
+    /// bucket, closes it, and gives out the held-back warnings in source order.
+    ///
+    /// - Returns: how many entries were dropped as duplicates.
+    func write(
+        path: String, method: AccessMethod, mode: mode_t, cacheSize: Int, warn: (Diagnostic) -> Void
+    )
+        throws(FatalError) -> Int
+    {
+        let counted: BucketLoads
+        if let loads { counted = loads } else { counted = try countLoads() }
+        let sizing = counted.sizing(entries: count, defaultPageSize: pageSize(for: spillDirectory))
+        let handle = try createTable(path: path, method: method, mode: mode, cacheSize: cacheSize, sizing: sizing)
+        var dropped = 0
+        var duplicateWarnings: [(ordinal: Int, diagnostic: Diagnostic)] = []
+        // Groups are processed a bucket-mask-sized set at a time: when the table has fewer
+        // buckets than there are groups, several groups feed the same buckets.
+        let groupCount = groups.count
+        let step = min(groupCount, sizing.buckets)
+        let bucketMask = UInt32(truncatingIfNeeded: sizing.buckets - 1)
+        for first in 0..<step {
+            var records: [UInt8] = []
+            for index in stride(from: first, to: groupCount, by: step) {
+                try loadGroup(index, into: &records)
+            }
+            var order = recordOrder(records, bucketMask: bucketMask)
+            var failure: FatalError?
+            records.withUnsafeBytes { raw in
+                for position in order.indices {
+                    let record = StoredRecord(raw, at: order[position].offset)
+                    let outcome: PutOutcome
+                    do throws(BerkeleyDBError) {
+                        outcome = try handle.put(
+                            key: record.key, value: record.value, overwrite: record.flags & RecordFlag.overwrite != 0)
+                    } catch {
+                        failure = FatalError("table \(displayPath): write error: \(error.reason)")
+                        return
+                    }
+                    guard outcome == .keyExists else { continue }
+                    dropped += 1
+                    if record.flags & RecordFlag.warn != 0 {
+                        duplicateWarnings.append((Int(record.ordinal), duplicateWarning(record)))
+                    }
+                }
+            }
+            if let failure { throw failure }
+            order = []
+        }
+        do throws(BerkeleyDBError) {
+            try handle.close()
+        } catch {
+            throw FatalError("error writing \(displayPath): \(error.reason)")
+        }
+        releaseWarnings(adding: duplicateWarnings, warn: warn)
+        return dropped
+    }
+
+    private func createTable(
+        path: String, method: AccessMethod, mode: mode_t, cacheSize: Int, sizing: HashTableSizing
+    ) throws(FatalError) -> DatabaseHandle {
+        do throws(BerkeleyDBError) {
+            return try DatabaseHandle(
+                path: path, method: method, intent: .createExclusive, cacheSize: cacheSize, mode: mode,
+                hashElementHint: sizing.elementHint, hashFillFactor: sizing.fillFactor, pageSize: sizing.pageSize)
+        } catch {
+            throw openDatabaseError(error, tablePath: displayPath)
+        }
+    }
+
+    private func duplicateWarning(_ record: StoredRecord) -> Diagnostic {
+        let shown = record.key.prefix(record.key.count - (record.flags & RecordFlag.nul != 0 ? 1 : 0))
+        return duplicateEntryWarning(table: displayPath, key: shown)
+    }
+
+    /// Gives out the held-back warnings without storing anything (the build failed).
+    func releaseWarnings(warn: (Diagnostic) -> Void) {
+        releaseWarnings(adding: [], warn: warn)
+    }
+
+    private func releaseWarnings(
+        adding duplicateWarnings: [(ordinal: Int, diagnostic: Diagnostic)], warn: (Diagnostic) -> Void
+    ) {
+        // A warning held at ordinal n came before entry n; entry n's duplicate warning comes
+        // after it. Both lists are already in order; merge them.
+        var held = warnings.makeIterator()
+        var nextHeld = held.next()
+        for duplicate in duplicateWarnings.sorted(by: { $0.ordinal < $1.ordinal }) {
+            while let current = nextHeld, current.ordinal <= duplicate.ordinal {
+                warn(current.diagnostic)
+                nextHeld = held.next()
+            }
+            warn(duplicate.diagnostic)
+        }
+        while let current = nextHeld {
+            warn(current.diagnostic)
+            nextHeld = held.next()
+        }
+        warnings = []
+    }
+
+    /// The bucket loads of every held-back record, read back from memory and the spill file.
+    private func countLoads() throws(FatalError) -> BucketLoads {
+        var counted = BucketLoads(sourceBytes: recordBytes)
+        var buffer: [UInt8] = []
+        for index in groups.indices {
+            buffer.removeAll(keepingCapacity: true)
+            if let file = spill {
+                for chunk in chunks[index] {
+                    try file.read(offset: chunk.offset, count: chunk.count, appendingTo: &buffer)
+                }
+            }
+            for bytes in [buffer, groups[index]] {
+                forEachRecord(in: bytes) { record, _ in
+                    counted.add(hash: record.hash, keyCount: record.key.count, valueCount: record.value.count)
+                }
+            }
+        }
+        return counted
+    }
+
+    private func loadGroup(_ index: Int, into records: inout [UInt8]) throws(FatalError) {
+        if let file = spill {
+            for chunk in chunks[index] {
+                try file.read(offset: chunk.offset, count: chunk.count, appendingTo: &records)
+            }
+        }
+        chunks[index] = []
+        records.append(contentsOf: groups[index])
+        groups[index] = []
+    }
+}
+
+/// Flags of a held-back record.
+private enum RecordFlag {
+    static let nul: UInt8 = 1
+    static let overwrite: UInt8 = 2
+    static let warn: UInt8 = 4
+}
+
+/// ordinal, hash, key count, value count (4 bytes each), flags (1 byte).
+private let recordHeaderSize = 17
+
+extension [UInt8] {
+    fileprivate mutating func appendRecord(
+        ordinal: UInt32, hash: UInt32, flags: UInt8, key: [UInt8], keyCount: Int, value: [UInt8], valueCount: Int
+    ) {
+        appendWord(ordinal)
+        appendWord(hash)
+        appendWord(UInt32(truncatingIfNeeded: keyCount))
+        appendWord(UInt32(truncatingIfNeeded: valueCount))
+        append(flags)
+        append(contentsOf: key)
+        if keyCount > key.count { append(0) }
+        append(contentsOf: value)
+        if valueCount > value.count { append(0) }
+    }
+
+    private mutating func appendWord(_ word: UInt32) {
+        Swift.withUnsafeBytes(of: word.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+/// A view of one record in a loaded group.
+private struct StoredRecord {
+    let ordinal: UInt32
+    let hash: UInt32
+    let flags: UInt8
+    let key: UnsafeRawBufferPointer
+    let value: UnsafeRawBufferPointer
+
+    init(_ raw: UnsafeRawBufferPointer, at offset: Int) {
+        func word(_ at: Int) -> UInt32 {
+            UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + at, as: UInt32.self))
+        }
+        ordinal = word(0)
+        hash = word(4)
+        let keyCount = Int(word(8))
+        let valueCount = Int(word(12))
+        flags = raw[offset + 16]
+        let keyStart = offset + recordHeaderSize
+        key = UnsafeRawBufferPointer(rebasing: raw[keyStart..<keyStart + keyCount])
+        value = UnsafeRawBufferPointer(rebasing: raw[keyStart + keyCount..<keyStart + keyCount + valueCount])
+    }
+}
+
+/// The records of a loaded group, ordered by destination bucket and, within a bucket, by
+/// source order.
+private func recordOrder(_ records: [UInt8], bucketMask: UInt32) -> [(sortKey: UInt64, offset: Int)] {
+    var order: [(sortKey: UInt64, offset: Int)] = []
+    forEachRecord(in: records) { order.append((UInt64($0.hash & bucketMask) << 32 | UInt64($0.ordinal), $1)) }
+    order.sort { $0.sortKey < $1.sortKey }
+    return order
+}
+
+/// Calls `body` with every record in `records` and its offset.
+private func forEachRecord(in records: [UInt8], _ body: (StoredRecord, Int) -> Void) {
+    records.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let record = StoredRecord(raw, at: offset)
+            body(record, offset)
+            offset += recordHeaderSize + record.key.count + record.value.count
+        }
+    }
+}
+
+/// libdb's default hash function (`__ham_func5`): 32-bit FNV-1 from a zero basis.
+func libdbHash(_ bytes: [UInt8]) -> UInt32 {
+    var hash: UInt32 = 0
+    for byte in bytes { hash = (hash &* 16_777_619) ^ UInt32(byte) }
+    return hash
+}
+
+/// The shape of a new hash table: page size, number of buckets and fill factor.
+///
+/// libdb makes `(nelem - 1) / ffactor + 1` buckets, rounded up to a power of two, when it
+/// creates a table, and afterwards splits a bucket whenever an insert needs an overflow page
+/// or leaves more than `ffactor` pairs on a page. A split past a power of two makes libdb
+/// reserve the pages of the whole next doubling, so one unlucky bucket doubles the file.
+/// The fill factor here is the most pairs a page can hold at all, so only a full page ever
+/// splits (as with the fill factor of 0 postmap leaves, which libdb also reads as "split on
+/// overflow only"), and the number of buckets is the smallest that leaves no bucket's pairs
+/// larger than a page: the table is created at its final size and never splits.
+struct HashTableSizing: Equatable {
+    let pageSize: UInt32
+    let buckets: Int
+    var fillFactor: UInt32 { UInt32((Int(pageSize) - pageHeaderSize) / minimumPairCost) }
+    var elementHint: UInt32 { UInt32(clamping: buckets * Int(fillFactor)) }
+}
+
+/// A hash page's header; every pair costs its bytes plus ``pairOverhead``.
+private let pageHeaderSize = 26
+/// Per pair: a type byte and a two-byte index slot for the key and for the value.
+private let pairOverhead = 6
+/// An empty key with an empty value.
+private let minimumPairCost = pairOverhead
+
+/// How many bytes of hash pages the entries take per bucket, for every power-of-two number
+/// of buckets up to a limit, so that the table can be sized before it is created.
+///
+/// Bucket `b` of `n` holds the entries whose hash is `b` modulo `n`; the loads are kept at
+/// the finest resolution and folded in halves for the coarser ones.
+struct BucketLoads {
+    private var fine: [UInt32]
+    /// Some key or value is longer than a quarter of the smallest page: libdb stores it on
+    /// pages of its own, and what it costs in a bucket depends on the page size.
+    private var hasLargeItems = false
+    private var totalCost = 0
+
+    /// Loads for entries from about `sourceBytes` of source (or of held-back records).
+    init(sourceBytes: Int) {
+        // A table bucket holds at least a kilobyte of source: no finer resolution is needed.
+        let wanted = sourceBytes / 1024
+        var size = 1 << 10
+        while size < wanted && size < 1 << 22 { size <<= 1 }
+        fine = Array(repeating: 0, count: size)
+    }
+
+    mutating func add(hash: UInt32, keyCount: Int, valueCount: Int) {
+        if keyCount > 1024 || valueCount > 1024 { hasLargeItems = true }
+        // As stored on 4096-byte pages: larger items are replaced by a 12-byte reference.
+        let cost = min(keyCount, 1024) + min(valueCount, 1024) + pairOverhead
+        let slot = Int(hash & UInt32(truncatingIfNeeded: fine.count - 1))
+        fine[slot] = fine[slot] &+ UInt32(truncatingIfNeeded: cost)
+        totalCost += cost
+    }
+
+    /// The smallest table that holds every bucket on one page: pages of the default size or
+    /// (when that is 4096 and no item is large) 8192 or 16384 bytes, whichever makes the
+    /// smaller file. When no number of buckets within reach does it, a table of the default
+    /// page size at about half full, which libdb then splits where it must.
+    func sizing(entries: Int, defaultPageSize: Int) -> HashTableSizing {
+        var pageSizes = [defaultPageSize]
+        if defaultPageSize == 4096 && !hasLargeItems { pageSizes += [8192, 16384] }
+        // The largest bucket for each power-of-two number of buckets, finest first.
+        var largest: [(buckets: Int, load: Int)] = []
+        var folded = fine
+        var size = folded.count
+        while size >= 2 {
+            largest.append((size, Int(folded[0..<size].max() ?? 0)))
+            let half = size / 2
+            for index in 0..<half { folded[index] = folded[index] &+ folded[index + half] }
+            size = half
+        }
+        var best: HashTableSizing?
+        for pageSize in pageSizes {
+            let room = pageSize - pageHeaderSize
+            guard let fit = largest.last(where: { $0.load <= room }) else { continue }
+            let candidate = HashTableSizing(pageSize: UInt32(pageSize), buckets: fit.buckets)
+            if let current = best, current.buckets * Int(current.pageSize) <= fit.buckets * pageSize { continue }
+            best = candidate
+        }
+        if let best { return best }
+        let room = defaultPageSize - pageHeaderSize
+        let wanted = max(totalCost * 2 / room, 2)
+        var buckets = 2
+        while buckets < wanted && buckets < 1 << 22 { buckets <<= 1 }
+        return HashTableSizing(pageSize: UInt32(defaultPageSize), buckets: buckets)
+    }
+}
+
+/// The page size libdb picks for a new file in `directory`: the file system's block size,
+/// within libdb's limits.
+private func pageSize(for directory: String) -> Int {
+    var info = stat()
+    guard stat(directory, &info) == 0 else { return 4096 }
+    return min(max(Int(info.st_blksize), 512), 16384)
+}
+
+/// An unlinked temporary file: it disappears with the process whatever happens.
+final class SpillFile {
+    private let fd: Int32
+    private var end = 0
+
+    init(directory: String) throws(FatalError) {
+        var template = Array("\(directory)/.swiftpostmap-spill.XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.map { mkstemp($0) } ?? -1
+        }
+        guard fd >= 0 else {
+            throw FatalError("create temporary file in \(directory): \(systemErrorText(errno))")
+        }
+        template.withUnsafeBufferPointer { buffer in
+            if let base = buffer.baseAddress { _ = unlink(base) }
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Appends `bytes`; returns where they start.
+    func append(_ bytes: [UInt8]) throws(FatalError) -> Int {
+        let start = end
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                pwrite(fd, raw.baseAddress.map { $0 + written }, raw.count - written, off_t(start + written))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FatalError("write temporary file: \(systemErrorText(errno))")
+            }
+            written += n
+        }
+        end += bytes.count
+        return start
+    }
+
+    func read(offset: Int, count: Int, appendingTo buffer: inout [UInt8]) throws(FatalError) {
+        let base = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: count))
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                pread(fd, raw.baseAddress.map { $0 + base + done }, count - done, off_t(offset + done))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw FatalError("read temporary file: \(n < 0 ? systemErrorText(errno) : "unexpected end of file")")
+            }
+            done += n
+        }
+    }
+}

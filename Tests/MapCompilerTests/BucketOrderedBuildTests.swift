@@ -1,0 +1,218 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import MapCompiler
+
+/// The hash build in bucket order, in process: what it stores and warns must be what a
+/// build in source order stores and warns, whatever spills to disk, and the table it creates
+/// must be the one it planned (libdb's own hash, no bucket split).
+@Suite("Hash tables built in bucket order")
+struct BucketOrderedBuildTests {
+    /// Seeded entries with many duplicates, in both NUL conventions.
+    private func entries(count: Int, seed: UInt64) -> [(key: [UInt8], value: [UInt8], nul: Bool)] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { index in
+            // Keys stored without a NUL (as postalias stores YP_ keys) have names of their own.
+            let nul = generator.next() % 7 != 0
+            let key = "\(nul ? "User" : "YP_")\(generator.next() % UInt64(count / 2 + 1))@Example.COM"
+            let value = String(repeating: "v\(index)", count: Int(generator.next() % 40) + 1)
+            return (Array(key.utf8), Array(value.utf8), nul)
+        }
+    }
+
+    /// Builds `name.db` from `input` in bucket order; returns the table's records and the
+    /// warnings (held-back ones too) in the order given out.
+    private func build(
+        _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy, memoryBudget: Int,
+        in directory: URL
+    ) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
+        let path = directory.appendingPathComponent("map.db").path
+        let store = BucketOrderedEntries(
+            handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db", expectedBytes: nil,
+            spillDirectory: directory.path, memoryBudget: memoryBudget)
+        var warnings: [String] = []
+        for (index, entry) in input.enumerated() {
+            if index % 97 == 0 { store.hold(Diagnostic(.warning, Array("held before \(index)".utf8))) }
+            _ = try store.insert(
+                key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
+                warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+        }
+        #expect(warnings.isEmpty, "warnings are held back until the table is written")
+        let dropped = try store.write(
+            path: path, method: .hash, mode: 0o644, cacheSize: 1 << 20,
+            warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+        var records: [[UInt8]: [UInt8]] = [:]
+        let handle = try DatabaseHandle(path: path, method: .hash, intent: .read, cacheSize: 1 << 20)
+        try handle.forEachRecord { key, value in
+            records[key] = value
+            return true
+        }
+        try handle.close()
+        return (records, warnings, dropped)
+    }
+
+    /// The same entries through the in-memory store that mirrors a source-order build.
+    private func expected(
+        _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy
+    ) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
+        var store = CompiledMapStore(
+            origin: .source(path: "map"), handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db")
+        var warnings: [String] = []
+        var dropped = 0
+        for (index, entry) in input.enumerated() {
+            if index % 97 == 0 { warnings.append("held before \(index)") }
+            let stored = try store.insert(
+                key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
+                warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+            if !stored { dropped += 1 }
+        }
+        var records: [[UInt8]: [UInt8]] = [:]
+        for record in store.contents.records {
+            let nul: [UInt8] = record.hasNUL ? [0] : []
+            records[record.key + nul] = record.value + nul
+        }
+        return (records, warnings, dropped)
+    }
+
+    @Test(
+        "same records, warnings in source order, in memory and spilled",
+        arguments: [DuplicatePolicy.warn, .replace, .ignore], [64 << 20, 300])
+    func sameAsSourceOrder(duplicates: DuplicatePolicy, memoryBudget: Int) throws {
+        let input = entries(count: 3000, seed: 20_261_203)
+        try withTemporaryDirectory { directory in
+            let ours = try build(input, duplicates: duplicates, memoryBudget: memoryBudget, in: directory)
+            let theirs = try expected(input, duplicates: duplicates)
+            #expect(ours.records == theirs.records)
+            #expect(ours.warnings == theirs.warnings)
+            #expect(ours.dropped == (duplicates == .replace ? 0 : theirs.dropped))
+            #expect(ours.dropped > 0 || duplicates == .replace, "the input has duplicates")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(leftovers == ["map.db"], "the spill file is gone")
+        }
+    }
+
+    /// The hash meta page: `max_bucket` at byte 72, `h_charkey` (libdb's hash of its own
+    /// check string, compared on every open) at 92, `last_pgno` at 32.
+    private func metaWords(of path: String) throws -> (lastPage: UInt32, buckets: UInt32, charKey: UInt32) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(96)
+        func word(_ offset: Int) -> UInt32 {
+            data.subdata(in: offset..<offset + 4).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        }
+        return (word(32), word(72) + 1, word(92))
+    }
+
+    @Test func theTableIsCreatedAtItsPlannedSizeWithLibdbsHash() throws {
+        let input = entries(count: 20_000, seed: 7)
+        try withTemporaryDirectory { directory in
+            _ = try build(input, duplicates: .ignore, memoryBudget: 64 << 20, in: directory)
+            let meta = try metaWords(of: directory.appendingPathComponent("map.db").path)
+            #expect(meta.charKey == libdbHash(Array("%$sniglet^&".utf8) + [0]), "our hash is libdb's")
+            // One page per bucket after the meta page: no split, no overflow page.
+            #expect(meta.lastPage == meta.buckets)
+        }
+    }
+
+    @Test("the sizing is the smallest that fits every bucket on a page", arguments: [10, 1000, 50_000])
+    func sizingIsMinimal(count: Int) {
+        var generator = SeededGenerator(seed: UInt64(count))
+        var loads = BucketLoads(sourceBytes: count * 60)
+        var pairs: [(hash: UInt32, cost: Int)] = []
+        for _ in 0..<count {
+            let key = (0..<Int(generator.next() % 30 + 5)).map { _ in UInt8(generator.next() % 26 + 97) }
+            let valueCount = Int(generator.next() % 60)
+            let hash = libdbHash(key + [0])
+            loads.add(hash: hash, keyCount: key.count + 1, valueCount: valueCount)
+            pairs.append((hash, key.count + 1 + valueCount + 6))
+        }
+        let sizing = loads.sizing(entries: count, defaultPageSize: 4096)
+        func largest(_ buckets: Int) -> Int {
+            var sums = [Int](repeating: 0, count: buckets)
+            for pair in pairs { sums[Int(pair.hash) & (buckets - 1)] += pair.cost }
+            return sums.max() ?? 0
+        }
+        let room = Int(sizing.pageSize) - 26
+        #expect(largest(sizing.buckets) <= room)
+        #expect(sizing.buckets == 2 || largest(sizing.buckets / 2) > room)
+        #expect([4096, 8192, 16384].contains(sizing.pageSize))
+        #expect(Int(sizing.elementHint - 1) / Int(sizing.fillFactor) + 1 == sizing.buckets)
+    }
+
+    @Test func largeItemsKeepTheDefaultPageSize() {
+        var loads = BucketLoads(sourceBytes: 10_000)
+        loads.add(hash: 1, keyCount: 10, valueCount: 5000)
+        #expect(loads.sizing(entries: 1, defaultPageSize: 4096).pageSize == 4096)
+    }
+
+    @Test("windows change nothing about lines, numbers and warnings", arguments: [1, 5, 64, 1 << 20])
+    func windowsAreInvisible(windowSize: Int) throws {
+        let text =
+            "# comment\nfirst one\n  continued\n\nsecond two\n# inside\n\tmore\nbad\u{1}line x\n"
+            + "third 1\nthird 2\nlonely\n   \nlast value\n  tail"
+        let bytes = Array(text.utf8)
+        var request = BuildRequest(method: .hash, typeName: "hash", name: "map", input: .file("map"))
+        request.duplicates = .warn
+        func compile(_ windows: inout SourceWindows) throws -> ([MapRecord], [String]) {
+            var store = CompiledMapStore(
+                origin: .source(path: "map"), handling: request.handling, duplicates: .warn, displayPath: "map.db")
+            var summary = BuildSummary()
+            var warnings: [String] = []
+            try compileEntries(
+                from: &windows, sourceName: "map", request: request, into: &store, summary: &summary,
+                warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+            return (store.contents.records, warnings)
+        }
+        var whole = SourceWindows(bytes: bytes)
+        let expected = try compile(&whole)
+        try withTemporaryDirectory { directory in
+            let url = directory.appendingPathComponent("map")
+            try Data(bytes).write(to: url)
+            let fd = open(url.path, O_RDONLY)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var windows = SourceWindows(fd: fd, sourceName: "map", windowSize: windowSize)
+            let split = try compile(&windows)
+            #expect(split.0 == expected.0)
+            #expect(split.1 == expected.1)
+        }
+        #expect(expected.0.map { String(decoding: $0.value, as: UTF8.self) }.first == "one  continued")
+        #expect(expected.1.count == 2, "a duplicate and a line without a value: \(expected.1)")
+    }
+
+    @Test(
+        "a large source (bucket order) reads as postmap's table, messages and duplicates included",
+        .enabled(if: oracleAvailable, "Postfix is not installed"), arguments: [[], ["-r"], ["-w"]])
+    func largeSourceAgainstTheRealPostmap(options: [String]) throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        var generator = SeededGenerator(seed: 42)
+        var text = "# large\n"
+        for index in 0..<100_000 {
+            // Every 50th key repeats an earlier one; every 1000th line has no value.
+            let number = index % 50 == 49 ? Int(generator.next() % UInt64(index)) : index
+            text += index % 1000 == 999 ? "lonely\(index)\n" : "User\(number)@Example.COM\tdest\(index)@example.org\n"
+        }
+        let source = Data(text.utf8)
+        #expect(source.count > bucketOrderedBuildThreshold, "large enough for the bucket-ordered build")
+        try withTemporaryDirectory { root in
+            let config = try makeConfigDirectory(in: root.appendingPathComponent("config"))
+            let theirs = root.appendingPathComponent("theirs")
+            let ours = root.appendingPathComponent("ours")
+            for directory in [theirs, ours] {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try write(source, to: "map", in: directory)
+            }
+            let build = ["-c", config.path] + options + ["hash:map"]
+            let real = try run(realPostmap, build, in: theirs)
+            let mine = try swiftpostmap(build, in: ours, argv0: "postmap")
+            #expect(mine.status == real.status)
+            #expect(mine.err == real.err, "the same warnings in the same order")
+            #expect(!real.err.isEmpty)
+            let list = ["-c", config.path, "-s", "hash:map"]
+            let theirList = try run(realPostmap, list, in: theirs)
+            let ourList = try run(realPostmap, list, in: ours)
+            #expect(sortedLines(ourList.stdout) == sortedLines(theirList.stdout))
+            #expect(sortedLines(ourList.stdout).count > 90_000)
+        }
+    }
+}
