@@ -16,7 +16,7 @@ SWIFT        ?= swift
 RELEASE_FLAGS := -c release --static-swift-stdlib
 CONFIG       ?= release
 PACKAGES     := libdb-dev db-util postfix
-BENCH_PACKAGES := time
+BENCH_PACKAGES := time gnuplot-nox
 BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
@@ -57,7 +57,7 @@ format:
 
 bench: bench-deps
 	$(SWIFT) build $(RELEASE_FLAGS)
-	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE)
+	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE) $(CURDIR)/docs
 
 casefold-table:
 	scripts/install-deps.sh unicode-data

@@ -1,69 +1,147 @@
 #!/usr/bin/env bash
-# make bench: the real postmap and swiftpostmap side by side on the same generated tables.
-# For each size and type: median wall time of 3 builds, peak memory (max RSS) and table
-# size, and the ratio postmap/swiftpostmap (above 1: swiftpostmap is faster or smaller).
-# Also a query run: 20,000 keys through "-q -". Sizes: BENCH_SIZES (default 10000 100000 300000).
+# make bench: the real postmap and swiftpostmap side by side on the same generated virtual(5)
+# maps of 10k, 100k and 1M entries (and 10M with BENCH_FULL=1; or BENCH_SIZES="..."). Runs
+# alternate between the two programs, BENCH_ROUNDS (default 3) rounds each; the median is
+# reported: wall time, peak memory (max RSS), table size, and the ratio postmap/swiftpostmap
+# (above 1: swiftpostmap is faster or smaller). Every table is checked with the real postmap:
+# `-s` listings equal, and a sample of keys answered identically by `postmap -q -`.
+# Then, against the largest table: `-q -` with 100,000 keys, one `-q key` process (median of
+# 200), and a btree build. Writes docs/benchmarks.md and, with gnuplot, docs/benchmarks.png.
 set -euo pipefail
-bin=${1:?usage: bench.sh SWIFTPOSTMAP}
+bin=${1:?usage: bench.sh SWIFTPOSTMAP [DOCS_DIR]}
+docs=${2:-docs}
 postmap=$(command -v postmap || echo /usr/sbin/postmap)
 [ -x "$postmap" ] || { echo "bench: the real postmap is not installed" >&2; exit 1; }
-sizes=${BENCH_SIZES:-10000 100000 300000}
+sizes=${BENCH_SIZES:-10000 100000 1000000}
+[ "${BENCH_FULL:-0}" = 1 ] && sizes="$sizes 10000000"
+rounds=${BENCH_ROUNDS:-3}
 work=${BENCH_DIR:-$(mktemp -d /tmp/swiftpostmap-bench.XXXXXX)}
-mkdir -p "$work/config"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/config" "$docs"
 printf 'compatibility_level = 3.6\n' > "$work/config/main.cf"
 export MAIL_CONFIG="$work/config"
 
-generate() { # N FILE: a virtual(5)-like table, mixed case, a few multi-address values
+generate() { # N FILE: mixed-case keys, one to three addresses per value
     python3 - "$1" "$2" <<'PY'
 import random, sys
 n, path = int(sys.argv[1]), sys.argv[2]
 r = random.Random(42)
-with open(path, "w") as f:
+with open(path, "w", buffering=1 << 20) as f:
     f.write("# generated for make bench\n")
     for i in range(n):
-        user = "user%d.%06d" % (i, r.randint(0, 999999))
         dest = ", ".join("dest%d@example.org" % r.randint(0, 10**6) for _ in range(r.randint(1, 3)))
-        f.write("%s@Example%d.COM\t%s\n" % (user, i % 97, dest))
+        f.write("user%d.%06d@Example%d.COM\t%s\n" % (i, r.randint(0, 999999), i % 97, dest))
 PY
 }
 
-measure() { # PROGRAM ARGS...: prints "seconds maxrss_kb" of the median of 3 runs
-    local runs=()
-    for _ in 1 2 3; do
-        /usr/bin/time -o "$work/time" -f '%e %M' "$@" >/dev/null 2>&1
-        runs+=("$(tail -1 "$work/time")")
+median() { sort -n | awk '{ v[NR] = $0 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
+
+# build TYPE SOURCE: alternating rounds; prints "postmap_s postmap_kb swift_s swift_kb"
+build() {
+    local type=$1 src=$2 i
+    : > "$work/p" ; : > "$work/s"
+    for ((i = 0; i < rounds; i++)); do
+        /usr/bin/time -a -o "$work/p" -f '%e %M' "$postmap" "$type:$src" >/dev/null 2>&1
+        /usr/bin/time -a -o "$work/s" -f '%e %M' "$bin" "$type:$src-swift" >/dev/null 2>&1
     done
-    printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p
+    echo "$(cut -d' ' -f1 "$work/p" | median) $(cut -d' ' -f2 "$work/p" | median)" \
+        "$(cut -d' ' -f1 "$work/s" | median) $(cut -d' ' -f2 "$work/s" | median)"
 }
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2fx' % (a/b if b else 0))" "$1" "$2"; }
+# same TYPE SOURCE: the real postmap reads both tables identically
+same() {
+    local type=$1 src=$2
+    cmp -s <("$postmap" -s "$type:$src" | sort) <("$postmap" -s "$type:$src-swift" | sort) || return 1
+    awk -F'\t' 'NR % 97 == 2 { print $1 } NR % 89 == 0 { print "nobody" NR "@example.net" }' "$src" \
+        | head -20000 > "$work/sample"
+    cmp -s <("$postmap" -q - "$type:$src" < "$work/sample") <("$postmap" -q - "$type:$src-swift" < "$work/sample")
+}
 
-printf '%-8s %-6s %-9s %10s %10s %7s %11s %11s %7s %11s %11s %7s\n' \
-    entries type operation "postmap s" "swift s" ratio "postmap KB" "swift KB" ratio "postmap B" "swift B" ratio
+table="$work/table.txt"
+plot="$work/plot.dat"
+printf '| entries | type | postmap s | swiftpostmap s | ratio | postmap peak KB | swiftpostmap peak KB | ratio | postmap table B | swiftpostmap table B | Postfix reads it identically |\n|---|---|---|---|---|---|---|---|---|---|---|\n' > "$table"
+: > "$plot"
+last=""
 for n in $sizes; do
     src="$work/src-$n"
     generate "$n" "$src"
     cp "$src" "$src-swift"
-    for type in hash btree; do
-        read -r pt pm < <(measure "$postmap" "$type:$src")
-        read -r st sm < <(measure "$bin" "$type:$src-swift")
-        ps=$(stat -c %s "$src.db")
-        ss=$(stat -c %s "$src-swift.db")
-        # Both tables must hold the same records.
-        if ! cmp -s <("$postmap" -s "$type:$src" | sort) <("$postmap" -s "$type:$src-swift" | sort); then
-            echo "bench: the two $type tables for $n entries differ" >&2
-            exit 1
-        fi
-        printf '%-8s %-6s %-9s %10s %10s %7s %11s %11s %7s %11s %11s %7s\n' "$n" "$type" build \
-            "$pt" "$st" "$(ratio "$pt" "$st")" "$pm" "$sm" "$(ratio "$pm" "$sm")" "$ps" "$ss" "$(ratio "$ps" "$ss")"
-        keys="$work/keys-$n"
-        awk -F'\t' 'c >= 20000 { exit } NR > 1 && NR % 7 == 0 { print $1; c++ }
-            NR % 11 == 0 { print "missing" NR "@example.net"; c++ }' "$src" > "$keys"
-        read -r pt pm < <(measure sh -c "\"$postmap\" -q - $type:$src < $keys")
-        read -r st sm < <(measure sh -c "\"$bin\" -q - $type:$src-swift < $keys")
-        printf '%-8s %-6s %-9s %10s %10s %7s %11s %11s %7s\n' "$n" "$type" "query" \
-            "$pt" "$st" "$(ratio "$pt" "$st")" "$pm" "$sm" "$(ratio "$pm" "$sm")"
-    done
-    rm -f "$src"* "$work/keys-$n"
+    read -r pt pm st sm < <(build hash "$src")
+    identical=yes; same hash "$src" || identical=NO
+    printf '| %s | hash | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$pt" "$st" "$(ratio "$pt" "$st")" \
+        "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")" \
+        "$(ratio "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")")" "$identical" | tee -a "$table"
+    echo "$n $pt $st $pm $sm" >> "$plot"
+    [ -n "$last" ] && rm -f "$last" "$last"-swift "$last".db "$last"-swift.db
+    last=$src
 done
-echo "(work directory: $work; both programs read $MAIL_CONFIG/main.cf)"
+src=$last
+n=${src##*-}
+single_ms=""
+if [ -n "$src" ]; then
+    # -q - with 100,000 keys (nine in ten present) against the hash table
+    awk -F'\t' 'NR > 1 && NR % 9 != 0 { print $1 } NR % 9 == 0 { print "nobody" NR "@example.net" }' "$src" \
+        | head -100000 > "$work/keys"
+    : > "$work/p"; : > "$work/s"
+    for ((i = 0; i < rounds; i++)); do
+        /usr/bin/time -a -o "$work/p" -f '%e %M' "$postmap" -q - "hash:$src" < "$work/keys" > "$work/po"
+        /usr/bin/time -a -o "$work/s" -f '%e %M' "$bin" -q - "hash:$src-swift" < "$work/keys" > "$work/so"
+    done
+    cmp -s "$work/po" "$work/so" || { echo "bench: -q - answers differ" >&2; exit 1; }
+    pq=$(cut -d' ' -f1 "$work/p" | median); sq=$(cut -d' ' -f1 "$work/s" | median)
+    # one -q process, median of 200 alternating runs, in milliseconds
+    key=$(sed -n 2p "$src" | cut -f1)
+    for ((i = 0; i < 200; i++)); do
+        a=$(date +%s%N); "$postmap" -q "$key" "hash:$src" > /dev/null; b=$(date +%s%N)
+        "$bin" -q "$key" "hash:$src-swift" > /dev/null; c=$(date +%s%N)
+        echo $(((b - a) / 1000)) >> "$work/p1"; echo $(((c - b) / 1000)) >> "$work/s1"
+    done
+    p1=$(median < "$work/p1"); s1=$(median < "$work/s1")
+    {
+        echo
+        echo "| lookups against the $n-entry hash table | postmap | swiftpostmap | ratio |"
+        echo "|---|---|---|---|"
+        echo "| \`-q -\`, 100,000 keys | $pq s | $sq s | $(ratio "$pq" "$sq") |"
+        echo "| one \`-q key\` process (median of 200) | $((p1 / 1000)).$(printf %03d $((p1 % 1000))) ms | $((s1 / 1000)).$(printf %03d $((s1 % 1000))) ms | $(ratio "$p1" "$s1") |"
+    } | tee -a "$table"
+    # btree at the largest size
+    read -r pt pm st sm < <(build btree "$src")
+    identical=yes; same btree "$src" || identical=NO
+    printf '| %s | btree | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$pt" "$st" "$(ratio "$pt" "$st")" \
+        "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")" \
+        "$(ratio "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")")" "$identical" | tee -a "$table"
+fi
+
+{
+    echo "# Benchmarks"
+    echo
+    echo "\`make bench\` on $(date -u +%Y-%m-%d): $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
+        "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release; echo "$PRETTY_NAME")," \
+        "postmap from Postfix $(dpkg-query -W -f '${Version}' postfix 2>/dev/null || echo '?')."
+    echo "Medians of $rounds alternating rounds; ratios are postmap / swiftpostmap (above 1: swiftpostmap faster or smaller)."
+    echo
+    cat "$table"
+    echo
+    echo "![build time and peak memory against entries](benchmarks.png)"
+} > "$docs/benchmarks.md"
+
+if command -v gnuplot > /dev/null; then
+    gnuplot <<GP
+set terminal pngcairo size 1000,420 font "sans,10"
+set output "$docs/benchmarks.png"
+set multiplot layout 1,2
+set logscale xy
+set key top left
+set grid
+set xlabel "entries"
+set ylabel "build wall time (s)"
+plot "$plot" using 1:2 with linespoints title "postmap", "$plot" using 1:3 with linespoints title "swiftpostmap"
+set ylabel "peak memory (MiB)"
+plot "$plot" using 1:(\$4/1024) with linespoints title "postmap", "$plot" using 1:(\$5/1024) with linespoints title "swiftpostmap"
+unset multiplot
+GP
+else
+    echo "bench: gnuplot is not installed; no picture" >&2
+fi
+echo "(written: $docs/benchmarks.md${docs:+, $docs/benchmarks.png})"
