@@ -125,7 +125,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
             // A new large hash table: entries held back and stored in bucket order.
             let entries = BucketOrderedEntries(
                 handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
-                expectedBytes: sourceBytes, spillDirectory: directoryPart(of: tablePath))
+                expectedBytes: sourceBytes, spillDirectory: directoryPart(of: temporaryPath))
             var summary: BuildSummary
             var store = entries
             do throws(FatalError) {
