@@ -267,7 +267,7 @@ private func configureCache(_ env: UnsafeMutablePointer<DB_ENV>, size: Int) {
 }
 
 /// Splits `a/b/c.db` into (`a/b`, `c.db`); a bare name lives in `.`.
-private func splitPath(_ path: String) -> (directory: String, file: String) {
+func splitPath(_ path: String) -> (directory: String, file: String) {
     guard let slash = path.lastIndex(of: "/") else { return (".", path) }
     let directory = String(path[..<slash])
     return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))

@@ -125,7 +125,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
             // A new large hash table: entries held back and stored in bucket order.
             let entries = BucketOrderedEntries(
                 handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
-                expectedBytes: sourceBytes, spillDirectory: directoryPart(of: temporaryPath))
+                expectedBytes: sourceBytes, spillDirectory: splitPath(temporaryPath).directory)
             var summary: BuildSummary
             var store = entries
             do throws(FatalError) {
@@ -162,13 +162,6 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
 /// file is postmap's down to its header; the memory pool holds all of such a table anyway.
 /// Larger ones, and standard input, build in bucket order.
 let bucketOrderedBuildThreshold = 4 << 20
-
-/// The directory part of `path` (`.` for a bare name).
-func directoryPart(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    let directory = String(path[..<slash])
-    return directory.isEmpty ? "/" : directory
-}
 
 /// Deletes `keys` from `name.db` (postmap `-d`), through a copy that replaces the table
 /// only when something was deleted.
