@@ -11,17 +11,22 @@ SHELL := /bin/bash
 # Debian packages are installed with apt-get when missing (run as root).
 
 SWIFT        ?= swift
-# The release binary carries the Swift runtime (it starts faster and needs only libc,
-# libdb and the C++ runtime on the mail server).
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# The release binary links the Swift runtime, libdb and the C++ runtime statically and
+# needs only glibc (libc, libm, libgcc_s): it starts faster than postmap and can be copied
+# onto a mail server that has neither Swift nor libdb. glibc stays shared, because a static
+# glibc crashes in the NSS modules (libnss_systemd) that getpwnam loads. The linker takes a
+# library from the first directory that has it, so STATIC_LIBS, holding only the archives,
+# makes `-ldb` and `-lstdc++` static.
+STATIC_LIBS  := $(CURDIR)/.build/static-libs
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -L$(STATIC_LIBS)
 CONFIG       ?= release
-PACKAGES     := libdb-dev db-util postfix
+PACKAGES     := libdb-dev libstdc++-12-dev db-util postfix
 BENCH_PACKAGES := time gnuplot-nox
 BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
 
-.PHONY: all deps bench-deps build build-debug test example demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps static-libs build build-debug test example demo lint format bench clean casefold-table
 
 all: build
 
@@ -31,15 +36,24 @@ deps:
 bench-deps: deps
 	@scripts/install-deps.sh $(BENCH_PACKAGES)
 
-build: deps
+build: deps static-libs
 	$(SWIFT) build $(RELEASE_FLAGS)
+
+static-libs: deps
+	@mkdir -p $(STATIC_LIBS)
+	@cxx=$$(clang -print-file-name=libstdc++.a); db=$$(clang -print-file-name=libdb.a); \
+	  for f in "$$cxx" "$$db"; do \
+	    [ -f "$$f" ] || { echo "make: $$f not found (libstdc++-12-dev, libdb-dev)" >&2; exit 1; }; \
+	  done; \
+	  ln -sf "$$cxx" $(STATIC_LIBS)/libstdc++.a; ln -sf "$$db" $(STATIC_LIBS)/libdb.a
 
 build-debug: deps
 	$(SWIFT) build
 
-test: deps
+test: deps static-libs
 	$(SWIFT) build
-	SWIFTPOSTMAP_BIN=$(CURDIR)/$(BIN_DEBUG) $(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; \
+	$(SWIFT) build $(RELEASE_FLAGS)
+	SWIFTPOSTMAP_BIN=$(CURDIR)/$(BIN_DEBUG) SWIFTPOSTMAP_RELEASE_BIN=$(CURDIR)/$(BIN_RELEASE) $(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; \
 	  exit $${PIPESTATUS[0]}
 	$(MAKE) example
 
@@ -55,7 +69,7 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive $(FORMAT_PATHS)
 
-bench: bench-deps
+bench: bench-deps static-libs
 	$(SWIFT) build $(RELEASE_FLAGS)
 	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE) $(CURDIR)/docs
 

@@ -844,15 +844,6 @@ struct MessageQueryOracleTests {
     }
 }
 
-/// Sets main.cf's modification time a minute back: Postfix waits (up to about two seconds)
-/// before reading a main.cf that was modified within the current second.
-private func backdated(_ config: URL) throws -> URL {
-    try FileManager.default.setAttributes(
-        [.modificationDate: Date(timeIntervalSinceNow: -60)],
-        ofItemAtPath: config.appendingPathComponent("main.cf").path)
-    return config
-}
-
 /// The tables the corpus is queried against, written directly (keys with spaces and
 /// newlines cannot be written in a postmap source file).
 ///

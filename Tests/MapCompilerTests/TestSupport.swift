@@ -166,3 +166,12 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Sets main.cf's modification time a minute back: Postfix waits (up to about two seconds)
+/// before reading a main.cf that was modified within the current second.
+func backdated(_ config: URL) throws -> URL {
+    try FileManager.default.setAttributes(
+        [.modificationDate: Date(timeIntervalSinceNow: -60)],
+        ofItemAtPath: config.appendingPathComponent("main.cf").path)
+    return config
+}
