@@ -36,6 +36,43 @@ struct DifferentialTests {
         #expect(compared == Self.count)
     }
 
+    /// `-q -` holds the tables' shared locks for runs of keys instead of around each lookup.
+    /// Thousands of keys across many runs, a second map first needed in the middle of a run
+    /// (and then, missing, stopping the query there), empty values and absent keys: stdout,
+    /// stderr and status as postmap's.
+    @Test("-q - over many runs of keys and a map first opened mid-run")
+    func queryRuns() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { root in
+            let config = try backdated(makeConfigDirectory(in: root))
+            var first = "", second = "", keys = ""
+            for index in 0..<3000 {
+                if index < 700 { first += "k\(index)@Example.com\tfirst\(index)\n" }
+                if index >= 600 && index % 7 != 0 {
+                    second += index % 500 == 3 ? "k\(index)@example.com\n" : "k\(index)@example.com\tsecond\(index)\n"
+                }
+                keys += index % 11 == 5 ? "nobody\(index)\n" : "K\(index)@example.COM\n"
+            }
+            try write(first, to: "first", in: root)
+            try write(second, to: "second", in: root)
+            for map in ["first", "second"] {
+                let built = try run(realPostmap, ["-c", config.path, "hash:\(map)"], in: root)
+                #expect(built.status == 0, "postmap hash:\(map)")
+            }
+            for maps in [["hash:first", "hash:second"], ["hash:first", "hash:missing"], ["hash:second"]] {
+                let arguments = ["-c", config.path, "-q", "-"] + maps
+                let theirs = try run(realPostmap, arguments, in: root, input: Data(keys.utf8))
+                let ours = try swiftpostmap(arguments, in: root, input: Data(keys.utf8), argv0: "postmap")
+                #expect(ours.status == theirs.status, "\(maps)")
+                #expect(ours.stdout == theirs.stdout, "\(maps)")
+                #expect(ours.stderr == theirs.stderr, "\(maps)")
+                // With a map that cannot be opened, postmap dies before its output is flushed.
+                #expect((theirs.stdout.count > 10_000) == !maps.contains("hash:missing"), "\(maps): answers")
+            }
+        }
+    }
+
     private func compare(
         index: Int, source: Data, options: [String], type: String, config: URL, keys: Data, root: URL
     ) throws {

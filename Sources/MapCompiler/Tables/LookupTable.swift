@@ -21,6 +21,10 @@ public protocol LookupTable: AnyObject {
     func forEachRecord(warn: (Diagnostic) -> Void, _ body: ([UInt8], [UInt8]) -> Void) throws(FatalError)
     /// Releases the table file (nothing to do for in-memory maps).
     func close()
+    /// Runs `body` with the table's shared lock held across every lookup it makes, instead
+    /// of taking and releasing the lock around each one: for a run of lookups that should
+    /// not cost two system calls each. A writer waits until `body` returns, so keep it short.
+    func withLookupsLocked(_ body: () throws(FatalError) -> Void) throws(FatalError)
 }
 
 extension LookupTable {
@@ -28,6 +32,10 @@ extension LookupTable {
     public func lookup(_ key: [UInt8], warn: (Diagnostic) -> Void) throws(FatalError) -> [UInt8]? {
         try lookup(key, emptyValueLabel: nil, warn: warn)
     }
+}
+
+extension LookupTable {
+    public func withLookupsLocked(_ body: () throws(FatalError) -> Void) throws(FatalError) { try body() }
 }
 
 extension TableReader: LookupTable {}

@@ -13,6 +13,8 @@ final class TableReader {
     private var isOpen = true
     private let lock: FileLock
     private var nulState: NULLookupState
+    /// Inside ``withLookupsLocked(_:)``: the shared lock is held, lookups do not take it.
+    private var lockHeld = false
 
     /// Opens `name.db`.
     ///
@@ -98,9 +100,11 @@ final class TableReader {
             for withNUL in nulState.candidates {
                 var probe = folded
                 if withNUL { probe.append(0) }
-                if let value = try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in
-                    try handle.get(key: probe)
-                }) {
+                let stored =
+                    lockHeld
+                    ? try handle.get(key: probe)
+                    : try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in try handle.get(key: probe) })
+                if let value = stored {
                     nulState.settle(withNUL: withNUL)
                     found = value
                     break
@@ -128,6 +132,16 @@ final class TableReader {
             warn(Diagnostic(.warning, "table \(label) should return NO RESULT in case of NOT FOUND"))
         }
         return value
+    }
+
+    /// Runs `body` under one shared lock for all its lookups (see ``LookupTable``).
+    func withLookupsLocked(_ body: () throws(FatalError) -> Void) throws(FatalError) {
+        guard isOpen, !lockHeld else { return try body() }
+        try lock.withSharedLock { () throws(FatalError) in
+            lockHeld = true
+            defer { lockHeld = false }
+            try body()
+        }
     }
 
     /// Calls `body` with every record exactly as stored (trailing NUL included).
