@@ -132,6 +132,16 @@ struct DatabaseHandle: ~Copyable {
         return type == DB_HASH ? .hash : type == DB_BTREE ? .btree : nil
     }
 
+    /// Turns off the kernel's read-ahead on the table file (`DB->fd`, then
+    /// `posix_fadvise(POSIX_FADV_RANDOM)`). A new hash table sized in advance is a file of
+    /// holes that libdb reads page by page before filling each one; read-ahead there only
+    /// zeroes memory that is thrown away. Advice: a failure changes nothing and is ignored.
+    func adviseNoReadAhead() {
+        var descriptor: Int32 = -1
+        guard db.pointee.fd(db, &descriptor) == 0, descriptor >= 0 else { return }
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_RANDOM)
+    }
+
     /// Stores `value` under `key`.
     ///
     /// - Parameter overwrite: when `false`, an existing key is left alone and the result is

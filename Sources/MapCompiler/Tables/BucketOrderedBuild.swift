@@ -24,6 +24,10 @@ final class BucketOrderedEntries: EntryStore {
     private(set) var count = 0
     private var groups: [[UInt8]]
     private let groupMask: UInt32
+    /// A record's group is its hash shifted right by this much, then masked: the bits just
+    /// below the top of the expected bucket number, so that a group feeds one run of
+    /// neighbouring buckets and the table file is written from start to end.
+    private let groupShift: UInt32
     private var buffered = 0
     /// Counted as entries arrive when the source size is known; otherwise counted from the
     /// held-back records once they are all there, at a resolution that fits their size.
@@ -55,6 +59,16 @@ final class BucketOrderedEntries: EntryStore {
         groups = Array(repeating: [], count: groupCount)
         chunks = Array(repeating: [], count: groupCount)
         groupMask = UInt32(groupCount - 1)
+        // libdb's bucket is the low bits of the hash. Tables come to about 8 KB of source per
+        // bucket; off by a power of two, a group feeds two runs, still in file order.
+        // Standard input (size unknown) groups by the lowest bits.
+        let groupBits = groupCount.trailingZeroBitCount
+        let expectedBucketBits = expectedBytes.map { bytes in
+            var bits = 0
+            while bits < 31 && (1 << (bits + 1)) * 8192 <= bytes + bytes / 2 { bits += 1 }
+            return bits
+        }
+        groupShift = UInt32(max(0, (expectedBucketBits ?? 0) - groupBits))
         loads = expectedBytes.map { BucketLoads(sourceBytes: $0) }
     }
 
@@ -71,7 +85,7 @@ final class BucketOrderedEntries: EntryStore {
         let extra = appendNUL ? 1 : 0
         var hash = libdbHash(storedKey)
         if appendNUL { hash = hash &* 16_777_619 }  // the NUL byte: multiply, then XOR with 0
-        let group = Int(hash & groupMask)
+        let group = Int((hash >> groupShift) & groupMask)
         var flags: UInt8 = appendNUL ? RecordFlag.nul : 0
         if duplicates == .replace { flags |= RecordFlag.overwrite }
         if duplicates == .warn { flags |= RecordFlag.warn }
@@ -113,12 +127,16 @@ final class BucketOrderedEntries: EntryStore {
         if let loads { counted = loads } else { counted = try countLoads() }
         let sizing = counted.sizing(entries: count, defaultPageSize: pageSize(for: spillDirectory))
         let handle = try createTable(path: path, method: method, mode: mode, cacheSize: cacheSize, sizing: sizing)
+        handle.adviseNoReadAhead()
         var dropped = 0
         var duplicateWarnings: [(ordinal: Int, diagnostic: Diagnostic)] = []
-        // Groups are processed a bucket-mask-sized set at a time: when the table has fewer
-        // buckets than there are groups, several groups feed the same buckets.
+        // Groups are processed a set at a time, each set in bucket order: groups whose hash
+        // bits differ only above the table's bucket bits feed the same buckets and go
+        // together (group g with g + step, g + 2 step, …).
         let groupCount = groups.count
-        let step = min(groupCount, sizing.buckets)
+        let bucketBits = sizing.buckets.trailingZeroBitCount
+        let span = min(max(bucketBits - Int(groupShift), 0), groupCount.trailingZeroBitCount)
+        let step = 1 << span
         let bucketMask = UInt32(truncatingIfNeeded: sizing.buckets - 1)
         for first in 0..<step {
             var records: [UInt8] = []
