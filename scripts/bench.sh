@@ -90,13 +90,22 @@ if [ -n "$src" ]; then
     done
     cmp -s "$work/po" "$work/so" || { echo "bench: -q - answers differ" >&2; exit 1; }
     pq=$(cut -d' ' -f1 "$work/p" | median); sq=$(cut -d' ' -f1 "$work/s" | median)
-    # one -q process, median of 200 alternating runs, in milliseconds
+    # one -q process, median of 200 alternating runs, in microseconds (timed around the
+    # process itself, not around a date(1) fork as well)
     key=$(awk -F'\t' 'NR == 2 { print $1; exit }' "$src")
-    for ((i = 0; i < 200; i++)); do
-        a=$(date +%s%N); "$postmap" -q "$key" "hash:$src" > /dev/null; b=$(date +%s%N)
-        "$bin" -q "$key" "hash:$src-swift" > /dev/null; c=$(date +%s%N)
-        echo $(((b - a) / 1000)) >> "$work/p1"; echo $(((c - b) / 1000)) >> "$work/s1"
-    done
+    python3 - "$postmap" "$bin" "$key" "$src" "$work" <<'PY'
+import subprocess, sys, time
+postmap, ours, key, src, work = sys.argv[1:]
+runs = {"p1": [], "s1": []}
+for _ in range(200):
+    for name, command in (("p1", [postmap, "-q", key, "hash:" + src]), ("s1", [ours, "-q", key, "hash:" + src + "-swift"])):
+        start = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL)
+        runs[name].append(int((time.perf_counter() - start) * 1e6))
+for name, values in runs.items():
+    with open(work + "/" + name, "w") as f:
+        f.write("".join("%d\n" % v for v in values))
+PY
     p1=$(median < "$work/p1"); s1=$(median < "$work/s1")
     {
         echo
