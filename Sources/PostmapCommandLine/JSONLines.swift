@@ -38,3 +38,34 @@ func quoted(_ text: String) -> String {
     }
     return out + "\""
 }
+
+/// One `-j` line exactly as Postfix 3.11 prints it: `{"KEY": "VALUE"}` and a newline.
+///
+/// Escaped byte by byte: `"` and `\` get a backslash, backspace, form feed, newline, return
+/// and tab their two-letter escapes, every other byte below 0x20 and DEL `\u00XX` in
+/// upper-case hex; `/` and bytes from 0x80 up (valid UTF-8 or not) are copied unchanged.
+func postfixJSONLine(key: [UInt8], value: [UInt8]) -> [UInt8] {
+    var line: [UInt8] = Array("{\"".utf8)
+    appendPostfixJSONEscaped(key, to: &line)
+    line += Array("\": \"".utf8)
+    appendPostfixJSONEscaped(value, to: &line)
+    line += Array("\"}\n".utf8)
+    return line
+}
+
+private func appendPostfixJSONEscaped(_ bytes: [UInt8], to line: inout [UInt8]) {
+    let hex = Array("0123456789ABCDEF".utf8)
+    for byte in bytes {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): line += [UInt8(ascii: "\\"), byte]
+        case 0x08: line += Array("\\b".utf8)
+        case 0x0C: line += Array("\\f".utf8)
+        case 0x0A: line += Array("\\n".utf8)
+        case 0x0D: line += Array("\\r".utf8)
+        case 0x09: line += Array("\\t".utf8)
+        case 0..<0x20, 0x7F:
+            line += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+        default: line.append(byte)
+        }
+    }
+}

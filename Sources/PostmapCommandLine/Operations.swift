@@ -199,8 +199,10 @@ struct OperationContext {
     /// `-j` (as Postfix 3.11 spells it) or `--json`: `-q` and `-s` print JSON Lines.
     private var json: Bool { options.jsonShort || options.extensions.json }
 
-    /// One result as a JSON Lines record: `{"key":KEY,"value":VALUE}`.
+    /// One result as a JSON Lines record: `{"KEY": "VALUE"}` as Postfix 3.11 prints it for
+    /// `-j`, or with `--json` this project's `{"key":KEY,"value":VALUE}`.
     private func jsonRecord(_ key: [UInt8], _ value: [UInt8]) -> [UInt8] {
+        if !options.extensions.json { return postfixJSONLine(key: key, value: value) }
         var object = JSONObject()
         object.add("key", key)
         object.add("value", value)

@@ -104,6 +104,13 @@ public struct PostmapCommand {
                 warn(Diagnostic(.warning, "ignoring -m option without -b or -h"))
             }
         }
+        // Postfix 3.11: -j only formats -q and -s output (so -j -d and -j -i are errors).
+        if options.jsonShort && options.extensions.mode == .none {
+            switch options.mode {
+            case .query, .list: break
+            case .build, .delete: throw FatalError("option -j requires -q or -s")
+            }
+        }
         var utf8 = smtputf8 && !options.disableUTF8
         if (options.bodyQuery || options.headerQuery) && !options.keepUTF8Checks { utf8 = false }
         let handling = KeyHandling(

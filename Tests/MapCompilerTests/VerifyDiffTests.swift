@@ -86,24 +86,66 @@ struct VerifyDiffTests {
         }
     }
 
+    /// `-j` is Postfix 3.11's: `{"KEY": "VALUE"}` lines, the key as typed for `-q`, as stored
+    /// for `-s`, fatal without `-q` or `-s`. `--json` keeps the `key`/`value` object.
     @Test func jsonForQueryAndList() throws {
         try withTemporaryDirectory { dir in
             let config = try makeConfigDirectory(in: dir)
             try write(Self.source, to: "virtual", in: dir)
             try build(in: dir, config: config, real: false)
             let query = try swiftpostmap(["-c", config.path, "-j", "-q", "INFO@example.com", "virtual"], in: dir)
-            #expect(query.out == "{\"key\":\"INFO@example.com\",\"value\":\"joe\"}\n")
+            #expect(
+                query
+                    == ProcessResult(status: 0, stdout: Data("{\"INFO@example.com\": \"joe\"}\n".utf8), stderr: Data()))
             let missing = try swiftpostmap(["-c", config.path, "-j", "-q", "nobody", "virtual"], in: dir)
             #expect(missing == ProcessResult(status: 1, stdout: Data(), stderr: Data()))
-            let list = try swiftpostmap(["-c", config.path, "--json", "-s", "virtual"], in: dir)
-            let records = try list.out.split(separator: "\n").map {
-                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
-            }
+            let list = try swiftpostmap(["-c", config.path, "-js", "virtual"], in: dir)
             #expect(
-                Set(records.compactMap { $0?["key"] }) == ["info@example.com", "sales@example.com", "@example.net"])
+                sortedLines(list.stdout).filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+                    == [
+                        "{\"@example.net\": \"jim\"}", "{\"info@example.com\": \"joe\"}",
+                        "{\"sales@example.com\": \"jane, bob\"}",
+                    ].sorted())
             let stdin = try swiftpostmap(
                 ["-c", config.path, "-jq", "-", "virtual"], in: dir, input: Data("Info@Example.COM\nzz\n".utf8))
-            #expect(stdin.out == "{\"key\":\"Info@Example.COM\",\"value\":\"joe\"}\n")
+            #expect(stdin.out == "{\"Info@Example.COM\": \"joe\"}\n")
+            let rich = try swiftpostmap(["-c", config.path, "--json", "-q", "INFO@example.com", "virtual"], in: dir)
+            #expect(rich.out == "{\"key\":\"INFO@example.com\",\"value\":\"joe\"}\n")
+            let inline = try swiftpostmap(["-jq", "foo", "inline:{{foo = fooval}}"], in: dir)
+            #expect(inline.out == "{\"foo\": \"fooval\"}\n")
+            for arguments in [["-j", "-d", "info@example.com"], ["-j", "-i"], ["-j"]] {
+                let refused = try swiftpostmap(
+                    ["-c", config.path] + arguments + ["virtual"], in: dir, argv0: "postmap")
+                #expect(
+                    refused
+                        == ProcessResult(
+                            status: 1, stdout: Data(),
+                            stderr: Data("postmap: fatal: option -j requires -q or -s\n".utf8)),
+                    "\(arguments)")
+            }
+            let kept = try swiftpostmap(["-c", config.path, "-q", "info@example.com", "virtual"], in: dir)
+            #expect(kept.out == "joe\n", "-j -d deleted nothing")
+        }
+    }
+
+    /// The escaping of 3.11's `-j`, byte by byte: quote, backslash, the two-letter escapes,
+    /// `\u00XX` upper-case for the other controls and DEL, `/` and bytes from 0x80 as they are.
+    @Test func postfixJSONEscaping() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir, extra: "compatibility_level = 0\n")
+            let key: [UInt8] = Array("ab\\c".utf8) + [0x01, 0x7F, 0x2F, 0xFF, 0xC3, 0xA9]
+            let value: [UInt8] = Array("v\"q\\".utf8) + [0x08, 0x0C, 0x0D, 0x1F, 0x20, 0x78]
+            try write(Data(key + [0x09] + value + [0x0A]), to: "odd", in: dir)
+            let built = try swiftpostmap(["-c", config.path, "hash:odd"], in: dir)
+            #expect(built.status == 0, "\(built)")
+            let expected: [UInt8] =
+                Array(#"{"ab\\c\u0001\u007F/"#.utf8) + [0xFF, 0xC3, 0xA9] + Array(#"": "v\"q\\\b\f\r\u001F x"}"#.utf8)
+                + [0x0A]
+            let list = try swiftpostmap(["-c", config.path, "-js", "hash:odd"], in: dir)
+            #expect(list.stdout == Data(expected))
+            let query = try swiftpostmap(
+                ["-c", config.path, "-jq", "-", "hash:odd"], in: dir, input: Data(key + [0x0A]))
+            #expect(query.stdout == Data(expected))
         }
     }
 }
