@@ -2,6 +2,9 @@ import Glibc
 import PostmapCommandLine
 
 umask(0o022)
+// A file-size limit (ulimit -f) fails the write with EFBIG, which becomes one fatal
+// message and exit 1, instead of killing the process with SIGXFSZ halfway through.
+signal(SIGXFSZ, SIG_IGN)
 let arguments = CommandLine.arguments
 let program = arguments.first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "swiftpostmap"
 let streams = ProcessStreams()

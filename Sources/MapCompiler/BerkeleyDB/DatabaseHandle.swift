@@ -80,6 +80,9 @@ struct DatabaseHandle: ~Copyable {
             throw BerkeleyDBError(code: rc, operation: .createEnvironment, path: path)
         }
         configureCache(env, size: cacheSize)
+        // libdb would print its own lines (`BDB0137 write: …: File too large`, one per page it
+        // fails to write) on stderr; its return codes become the one fatal message instead.
+        env.pointee.set_errcall(env) { _, _, _ in }
         rc = env.pointee.open(
             env, directory, UInt32(DB_INIT_MPOOL) | UInt32(DB_CREATE) | UInt32(DB_PRIVATE), 0)
         guard rc == 0 else {

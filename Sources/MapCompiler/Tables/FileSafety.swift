@@ -138,6 +138,7 @@ func replaceTableAtomically<T>(
             }
         }
     }
+    if lock != nil { removeAbandonedTemporaries(of: tablePath) }
     // When the directory cannot take a new file (a root caller working as the source's
     // owner, say) but the table itself is writable, postmap still succeeds, rewriting the
     // table in place. Then the new table is built in a private scratch directory and copied
@@ -159,7 +160,7 @@ func replaceTableAtomically<T>(
                 try copyFile(from: tablePath, to: temporaryPath, mode: existing.st_mode & 0o7777, table: tablePath)
                 copied = true
             } catch {
-                unlink(temporaryPath)
+                discardTemporaryTable(temporaryPath)
                 throw error
             }
         }
@@ -168,7 +169,7 @@ func replaceTableAtomically<T>(
             let (value, commit) = try body(temporaryPath, copied)
             result = value
             guard commit else {
-                unlink(temporaryPath)
+                discardTemporaryTable(temporaryPath)
                 return result
             }
             var final = attributes
@@ -190,7 +191,7 @@ func replaceTableAtomically<T>(
                 }
             }
         } catch {
-            _ = withRootEffectiveUser { unlink(temporaryPath) == 0 }
+            discardTemporaryTable(temporaryPath)
             throw error
         }
         _ = lock
@@ -317,14 +318,57 @@ private func temporaryName(for tablePath: String) -> String {
     let directory = directoryName(of: tablePath)
     let base = tablePath.split(separator: "/").last.map(String.init) ?? tablePath
     let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    let name = ".\(base).swiftpostmap-\(getpid())-\(suffix)"
+    let name = temporaryPrefix(for: base) + "\(getpid())-\(suffix)"
     return directory == "." && !tablePath.hasPrefix("./") ? name : "\(directory)/\(name)"
 }
 
-func directoryName(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    let directory = String(path[..<slash])
-    return directory.isEmpty ? "/" : directory
+func directoryName(of path: String) -> String { splitPath(path).directory }
+
+/// The prefix of a temporary table's name: `.NAME.db.swiftpostmap-` (then `PID-RANDOM`).
+private func temporaryPrefix(for base: String) -> String { ".\(base).swiftpostmap-" }
+
+/// libdb creates a new file as `__db.` + its name in the same directory and renames it
+/// once it is set up; a failure in between (a full disk, a file-size limit) leaves it.
+private func libdbCreationName(of path: String) -> String {
+    let (directory, file) = splitPath(path)
+    return directory == "." && !path.hasPrefix("./") ? "__db." + file : "\(directory)/__db.\(file)"
+}
+
+/// Removes a temporary table, and libdb's creation name for it.
+private func discardTemporaryTable(_ path: String) {
+    _ = withRootEffectiveUser { unlink(path) == 0 }
+    _ = withRootEffectiveUser { unlink(libdbCreationName(of: path)) == 0 }
+}
+
+/// Removes the temporary tables that builds of `tablePath` killed before they finished left
+/// in its directory (`.NAME.db.swiftpostmap-PID-…`, and libdb's `__db.` names for them),
+/// when no process `PID` exists. Called with the table's exclusive lock held, which every
+/// live writer of an existing table holds until its rename.
+///
+/// - Returns: the names removed.
+@discardableResult
+func removeAbandonedTemporaries(of tablePath: String) -> [String] {
+    let (directory, base) = splitPath(tablePath)
+    guard let stream = opendir(directory) else { return [] }
+    defer { closedir(stream) }
+    let prefix = temporaryPrefix(for: base)
+    var removed: [String] = []
+    while let entry = readdir(stream) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let own = name.hasPrefix("__db.") ? String(name.dropFirst(5)) : name
+        guard own.hasPrefix(prefix) else { continue }
+        let fields = own.dropFirst(prefix.count).split(separator: "-")
+        guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, pid != getpid() else { continue }
+        guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+        let path = directory == "." && !tablePath.hasPrefix("./") ? name : "\(directory)/\(name)"
+        var info = stat()
+        // Only regular files: never follow or remove anything else planted under that name.
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+        if withRootEffectiveUser({ unlink(path) == 0 }) { removed.append(name) }
+    }
+    return removed
 }
 
 /// The effective user and group a root process works as while it writes a table for the

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// Failures while writing a table: a file-size limit, an abandoned temporary file. Each ends
+/// in one fatal message and exit 1 with the old table as it was, or cleans up after a build
+/// that was killed.
+@Suite("Reliability: write failures and abandoned builds")
+struct ReliabilityTests {
+    /// A source of `count` entries (about 80 bytes each).
+    static func source(_ count: Int, tag: String) -> String {
+        (0..<count).map { "user\($0)@example\($0 % 13).com\tdest-\(tag)-\($0)@example.org, other\($0)@example.net\n" }
+            .joined()
+    }
+
+    /// `ulimit -f` below the new table's size: exit 1 (not SIGXFSZ), one fatal message
+    /// naming the table and the cause, no libdb lines, the old table intact, no temporary
+    /// file left (for the in-order path and the bucket-ordered one).
+    @Test("file-size limit", arguments: [20_000, 120_000])
+    func fileSizeLimit(entries: Int) throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("old@example.com\told\n", to: "virtual", in: dir)
+            let first = try swiftpostmap(["-c", config.path, "hash:virtual"], in: dir)
+            #expect(first.status == 0, "\(first)")
+            let old = try Data(contentsOf: dir.appendingPathComponent("virtual.db"))
+            try write(Self.source(entries, tag: "new"), to: "virtual", in: dir)
+            // 1024-byte blocks: 512 KB, well below the new table.
+            let limited = try run(
+                "/bin/sh",
+                ["-c", "ulimit -f 512 && exec \"$0\" -c \"$1\" hash:virtual", swiftpostmapPath, config.path],
+                in: dir)
+            #expect(limited.status == 1, "\(limited)")
+            #expect(
+                limited.err == "swiftpostmap: fatal: open database virtual.db: File too large\n"
+                    || (limited.err.hasPrefix("swiftpostmap: fatal: ") && limited.err.contains("virtual.db")
+                        && limited.err.hasSuffix(": File too large\n")
+                        && limited.err.split(separator: "\n").count == 1),
+                "\(limited)")
+            #expect(try Data(contentsOf: dir.appendingPathComponent("virtual.db")) == old, "the old table changed")
+            let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+                $0.contains("swiftpostmap-")
+            }
+            #expect(left.isEmpty, "left behind: \(left)")
+        }
+    }
+
+    /// Temporary files of builds whose process is gone are removed by the next build of the
+    /// same table; those of a live process, of other tables, and anything not a regular file
+    /// are left alone.
+    @Test("abandoned temporary files")
+    func abandonedTemporaries() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("a@example.com\tb\n", to: "virtual", in: dir)
+            #expect(try swiftpostmap(["-c", config.path, "hash:virtual"], in: dir).status == 0)
+            // A PID above the kernel's limit (pid_max is at most 2^22) belongs to no process.
+            let dead = [".virtual.db.swiftpostmap-4194999-1a2b", "__db..virtual.db.swiftpostmap-4194999-1a2b"]
+            let kept = [
+                ".virtual.db.swiftpostmap-1-ffff", ".other.db.swiftpostmap-4194999-1a2b", "virtual.db.swiftpostmap-x",
+            ]
+            for name in dead + kept { try write("junk", to: name, in: dir) }
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent(".virtual.db.swiftpostmap-4194998-dir"),
+                withIntermediateDirectories: true)
+            #expect(try swiftpostmap(["-c", config.path, "hash:virtual"], in: dir).status == 0)
+            let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir.path))
+            for name in dead { #expect(!names.contains(name), "\(name) is still there") }
+            for name in kept + [".virtual.db.swiftpostmap-4194998-dir"] {
+                #expect(names.contains(name), "\(name) was removed")
+            }
+        }
+    }
+}
