@@ -70,4 +70,35 @@ struct ReliabilityTests {
             }
         }
     }
+
+    /// A `--check` worker dies with its parent: killing `swiftpostmap --check` (as a CI job's
+    /// timeout does) leaves no process behind.
+    @Test("check worker ends with its parent")
+    func workerEndsWithParent() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write(Self.source(400_000, tag: "w"), to: "large", in: dir)
+            #expect(try run(realPostmap, ["-c", config.path, "hash:large"], in: dir).status == 0)
+            let table = dir.appendingPathComponent("large.db").path
+            // The worker is stopped while libdb verifies (when it writes nothing, so a broken
+            // pipe would not end it), the parent killed, the worker resumed: it must be gone
+            // at once, long before the verification could have finished.
+            let script = """
+                "$0" --check "$1" > /dev/null 2>&1 & parent=$!
+                for i in $(seq 200); do worker=$(pgrep -f -- "--check-worker $1") && break; sleep 0.01; done
+                [ -n "$worker" ] && kill -STOP $worker && echo started
+                kill -9 $parent; sleep 0.05
+                kill -CONT $worker; sleep 0.15
+                # Gone, or a zombie waiting for init to reap it.
+                state=$(ps -o stat= -p $worker 2> /dev/null)
+                case "$state" in ""|Z*) ;; *) echo left ;; esac
+                [ -n "$worker" ] && kill -9 $worker 2> /dev/null
+                true
+                """
+            let result = try run("/bin/sh", ["-c", script, swiftpostmapPath, table], in: dir)
+            #expect(result.out == "started\n", "\(result)")
+        }
+    }
 }

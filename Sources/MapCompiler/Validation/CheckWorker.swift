@@ -94,10 +94,12 @@ func runCheckWorker(path: String) -> Int32 {
     return 0
 }
 
-/// No core files from a worker that crashes on a hostile file, and an address-space limit
-/// (16 times the file's size, at least 1 GiB) so a bogus length in a page cannot make libdb
-/// allocate without bound.
+/// No core files from a worker that crashes on a hostile file; an address-space limit (16
+/// times the file's size, at least 1 GiB) so a bogus length in a page cannot make libdb
+/// allocate without bound; a processor-time limit (a minute, plus a second per megabyte)
+/// against a loop that keeps reporting; and the worker ends when its parent does.
 private func limitWorkerResources(path: String) {
+    exitWhenOrphaned()
     var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
     _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
     var info = stat()
@@ -105,6 +107,25 @@ private func limitWorkerResources(path: String) {
     let bound = max(UInt64(1) << 30, size.multipliedReportingOverflow(by: 16).partialValue)
     var memory = rlimit(rlim_cur: rlim_t(bound), rlim_max: rlim_t(bound))
     _ = setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &memory)
+    let seconds = rlim_t(60 + size / 1_048_576)
+    var processor = rlimit(rlim_cur: seconds, rlim_max: seconds + 5)
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &processor)
+}
+
+/// Starts a thread that ends the worker as soon as its parent is gone (killed, say, by a CI
+/// job's timeout): the worker is then re-parented, and nobody would read its report.
+private func exitWhenOrphaned() {
+    let parent = UnsafeMutablePointer<pid_t>.allocate(capacity: 1)
+    parent.pointee = getppid()
+    var thread = pthread_t()
+    let started = pthread_create(
+        &thread, nil,
+        { argument in
+            guard let parent = argument?.assumingMemoryBound(to: pid_t.self).pointee else { return nil }
+            while getppid() == parent { usleep(20_000) }
+            _exit(1)
+        }, parent)
+    if started == 0 { pthread_detach(thread) } else { parent.deallocate() }
 }
 
 /// Buffers frames and writes them to a descriptor; a write error (the parent went away)
