@@ -60,7 +60,10 @@ struct OperationContext {
     // MARK: Opening tables for reading
 
     func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> any LookupTable {
-        try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
+        MemoryFaultGuard.reading("\(map)")
+        let table = try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
+        MemoryFaultGuard.reading(table.tableLabel)
+        return table
     }
 
     // MARK: Query

@@ -7,6 +7,7 @@ umask(0o022)
 signal(SIGXFSZ, SIG_IGN)
 let arguments = CommandLine.arguments
 let program = arguments.first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "swiftpostmap"
+MemoryFaultGuard.install(program: program)
 let streams = ProcessStreams()
 let command = PostmapCommand(
     program: program, environment: ProcessEnvironment.current, input: streams, output: streams)

@@ -101,4 +101,30 @@ struct ReliabilityTests {
             #expect(result.out == "started\n", "\(result)")
         }
     }
+
+    /// A memory fault (as libdb takes on some damaged files, depending on what lies past
+    /// its buffers) ends the run with a fatal message naming the table and exit 1, not a
+    /// signal. The fault is sent while `-s` is blocked writing its listing.
+    @Test("memory fault while reading a table")
+    func memoryFault() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write(Self.source(5_000, tag: "f"), to: "virtual", in: dir)
+            #expect(try swiftpostmap(["-c", config.path, "hash:virtual"], in: dir).status == 0)
+            let script = """
+                mkfifo out
+                "$0" -c "$1" -s hash:virtual > out 2> err & pid=$!
+                exec 3< out
+                sleep 0.5
+                kill -SEGV $pid
+                wait $pid
+                echo "status $?"
+                cat err
+                """
+            let result = try run("/bin/bash", ["-c", script, swiftpostmapPath, config.path], in: dir)
+            #expect(
+                result.out == "status 1\nswiftpostmap: fatal: hash:virtual.db: damaged file: reading it made the"
+                    + " Berkeley DB library fault; swiftpostmap --check tells what is wrong with it\n", "\(result)")
+        }
+    }
 }
