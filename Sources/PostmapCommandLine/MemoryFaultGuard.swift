@@ -1,4 +1,5 @@
 import Glibc
+import MapCompiler
 
 /// Turns a memory fault into a fatal message and exit status 1.
 ///
@@ -11,7 +12,12 @@ import Glibc
 ///
 /// The handler runs on its own stack (a fault may be a stack overflow) and only writes a
 /// message prepared beforehand and calls `_exit`, both safe in a signal handler.
+///
+/// Other damaged files make libdb loop (postmap hangs on them too): a watchdog thread ends
+/// the run the same way when one libdb read call has not returned for ``stallSeconds``.
 public enum MemoryFaultGuard {
+    /// How long one libdb read call may take: a lookup reads a few pages, even on a slow disk.
+    public static let stallSeconds = 10
     /// Installs the handlers for SIGSEGV and SIGBUS; `program` names the messages.
     public static func install(program: String) {
         self.program = program
@@ -31,6 +37,20 @@ public enum MemoryFaultGuard {
         sigemptyset(&action.sa_mask)
         _ = sigaction(SIGSEGV, &action, nil)
         _ = sigaction(SIGBUS, &action, nil)
+        startStallWatchdog()
+    }
+
+    /// A thread that looks once a second whether a libdb read call is under way and has been
+    /// the same call for ``stallSeconds``.
+    private static func startStallWatchdog() {
+        var thread = pthread_t()
+        let started = pthread_create(
+            &thread, nil,
+            { _ in
+                watchForStalls()
+                return nil
+            }, nil)
+        if started == 0 { pthread_detach(thread) }
     }
 
     /// Names the table being read (`hash:virtual.db`), or nothing.
@@ -48,16 +68,51 @@ public enum MemoryFaultGuard {
                 "\(name): fatal: \($0): damaged file: reading it made the Berkeley DB library fault;"
                     + " \(name) --check tells what is wrong with it\n"
             } ?? "\(name): fatal: memory fault\n"
-        let bytes = Array(text.utf8)
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
-        buffer.initialize(from: bytes, count: bytes.count)
-        // The handler reads these two; a fault between the stores shows the shorter text.
-        // The previous text is never freed: a handler might be reading it.
-        faultMessageLength = min(faultMessageLength, bytes.count)
-        faultMessage = buffer
-        faultMessageLength = bytes.count
+        let stall =
+            table.map {
+                "\(name): fatal: \($0): a read in it did not finish in \(stallSeconds) seconds (a damaged file,"
+                    + " or a stalled disk);"
+                    + " \(name) --check tells what is wrong with it\n"
+            } ?? "\(name): fatal: a table read did not finish in \(stallSeconds) seconds\n"
+        // The handlers read these; a fault between the stores shows a shorter text. An old
+        // text is never freed: a handler might be reading it.
+        let fault = Array(text.utf8)
+        faultMessageLength = min(faultMessageLength, fault.count)
+        faultMessage = copied(fault)
+        faultMessageLength = fault.count
+        let stallBytes = Array(stall.utf8)
+        stallMessageLength = min(stallMessageLength, stallBytes.count)
+        stallMessage = copied(stallBytes)
+        stallMessageLength = stallBytes.count
     }
+}
+
+/// Checks once a second; ends the process when the same libdb read call has been under
+/// way for ``MemoryFaultGuard/stallSeconds``.
+private func watchForStalls() {
+    var last: UInt64 = 0
+    var sameFor = 0
+    repeat {
+        sleep(1)
+        let (started, finished) = ReadProgress.snapshot()
+        if started != finished && started == last {
+            sameFor += 1
+        } else {
+            sameFor = 0
+            last = started
+        }
+    } while sameFor < MemoryFaultGuard.stallSeconds
+    if let message = stallMessage { _ = write(2, message, stallMessageLength) }
+    _exit(1)
+}
+
+private func copied(_ bytes: [UInt8]) -> UnsafeMutablePointer<UInt8> {
+    let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
+    buffer.initialize(from: bytes, count: bytes.count)
+    return buffer
 }
 
 nonisolated(unsafe) private var faultMessage: UnsafeMutablePointer<UInt8>?
 nonisolated(unsafe) private var faultMessageLength = 0
+nonisolated(unsafe) private var stallMessage: UnsafeMutablePointer<UInt8>?
+nonisolated(unsafe) private var stallMessageLength = 0

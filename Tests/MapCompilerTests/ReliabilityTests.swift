@@ -127,4 +127,33 @@ struct ReliabilityTests {
                     + " Berkeley DB library fault; swiftpostmap --check tells what is wrong with it\n", "\(result)")
         }
     }
+
+    /// A btree with one page zeroed makes libdb loop on lookups (postmap hangs on it too):
+    /// the run ends after ten seconds without progress with a fatal message and exit 1.
+    @Test("a read that never finishes")
+    func stalledRead() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
+            try write(source, to: "b", in: dir)
+            #expect(try run(realPostmap, ["-c", config.path, "btree:b"], in: dir).status == 0)
+            let url = dir.appendingPathComponent("b.db")
+            var table = try Data(contentsOf: url)
+            try #require(table.count > 52 * 4096)
+            table.replaceSubrange((51 * 4096)..<(52 * 4096), with: Data(count: 4096))
+            try table.write(to: url)
+            let keys = stride(from: 0, to: 3000, by: 3).map { "user\($0)@example\($0 % 7).com\n" }.joined()
+            let started = Date()
+            let result = try swiftpostmap(["-c", config.path, "-q", "-", "btree:b"], in: dir, input: Data(keys.utf8))
+            #expect(result.status == 1, "\(result)")
+            #expect(
+                result.err
+                    == "swiftpostmap: fatal: btree:b.db: a read in it did not finish in 10 seconds (a damaged file, or a"
+                    + " stalled disk);"
+                    + " swiftpostmap --check tells what is wrong with it\n", "\(result)")
+            #expect(Date().timeIntervalSince(started) < 60, "the watchdog took too long")
+        }
+    }
 }

@@ -177,7 +177,7 @@ struct DatabaseHandle: ~Copyable {
             k.data = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
             k.size = UInt32(keyBytes.count)
             var v = DBT()
-            rc = db.pointee.get(db, nil, &k, &v, 0)
+            rc = ReadProgress.counting { db.pointee.get(db, nil, &k, &v, 0) }
             guard rc == 0 else { return nil }
             return bytes(of: v)
         }
@@ -214,7 +214,7 @@ struct DatabaseHandle: ~Copyable {
         while true {
             var k = DBT()
             var v = DBT()
-            rc = cursor.pointee.get(cursor, &k, &v, UInt32(DB_NEXT))
+            rc = ReadProgress.counting { cursor.pointee.get(cursor, &k, &v, UInt32(DB_NEXT)) }
             if rc != 0 { break }
             if !body(bytes(of: k), bytes(of: v)) {
                 rc = 0
