@@ -7,6 +7,7 @@ SHELL := /bin/bash
 #   make example build and run Examples/, a package that uses the MapCompiler library
 #   make lint    fail on unformatted Swift code
 #   make bench   real postmap against swiftpostmap on generated tables
+#   make fuzz    the seeded parser fuzzing of make test, with 1,000,000 inputs (FUZZ_COUNT)
 #
 # Debian packages are installed with apt-get when missing (run as root).
 
@@ -26,7 +27,7 @@ BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
 
-.PHONY: all deps bench-deps static-libs build build-debug test example demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps static-libs fuzz build build-debug test example demo lint format bench clean casefold-table
 
 all: build
 
@@ -76,6 +77,10 @@ bench: bench-deps static-libs
 casefold-table:
 	scripts/install-deps.sh unicode-data
 	python3 scripts/gen-casefold.py
+
+FUZZ_COUNT ?= 1000000
+fuzz: deps
+	SWIFTPOSTMAP_FUZZ_COUNT=$(FUZZ_COUNT) $(SWIFT) test -c release -Xswiftc -enable-testing --filter FuzzTests
 
 clean:
 	rm -rf .build Examples/.build

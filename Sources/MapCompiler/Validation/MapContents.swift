@@ -114,6 +114,16 @@ func compileSourceInMemory(
     case .success(let content): bytes = content
     case .failure(let error): throw FatalError("open \(path): \(error.text)")
     }
+    return try compileSourceBytes(
+        bytes, path: path, format: format, handling: handling, duplicates: duplicates, hostname: hostname, warn: warn)
+}
+
+/// Compiles source text in memory, as `buildTable` would store it (`path` names it in
+/// messages).
+func compileSourceBytes(
+    _ bytes: [UInt8], path: String, format: SourceFormat, handling: KeyHandling, duplicates: DuplicatePolicy = .warn,
+    hostname: String = "localhost", warn: (Diagnostic) -> Void
+) throws(FatalError) -> (contents: MapContents, duplicates: [(key: [UInt8], line: Int?)]) {
     var request = BuildRequest(method: .hash, typeName: "hash", name: path, input: .file(path))
     request.format = format
     request.handling = handling
