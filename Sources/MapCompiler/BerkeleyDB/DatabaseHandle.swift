@@ -80,9 +80,30 @@ struct DatabaseHandle: ~Copyable {
             throw BerkeleyDBError(code: rc, operation: .createEnvironment, path: path)
         }
         configureCache(env, size: cacheSize)
-        // libdb would print its own lines (`BDB0137 write: …: File too large`, one per page it
-        // fails to write) on stderr; its return codes become the one fatal message instead.
-        env.pointee.set_errcall(env) { _, _, _ in }
+        // libdb's messages go to stderr as they would without a callback (postmap prints
+        // them too), until a write fails (`BDB0137 write: …`): then libdb repeats itself
+        // for every page it cannot write or flush, thousands of lines on a full disk, and
+        // the one fatal message (with the errno text) says it instead.
+        env.pointee.set_errcall(env) { _, _, message in
+            guard let message, !libraryWriteFailed else { return }
+            if strncmp(message, "BDB0137 ", 8) == 0 {
+                libraryWriteFailed = true
+                return
+            }
+            let length = strlen(message)
+            var line = [UInt8](repeating: 0x0A, count: length + 1)
+            line.withUnsafeMutableBytes { bytes in
+                guard let base = bytes.baseAddress else { return }
+                memcpy(base, message, length)
+                var offset = 0
+                while offset < bytes.count {
+                    let written = write(2, base + offset, bytes.count - offset)
+                    if written < 0 && errno == EINTR { continue }
+                    if written <= 0 { break }
+                    offset += written
+                }
+            }
+        }
         rc = env.pointee.open(
             env, directory, UInt32(DB_INIT_MPOOL) | UInt32(DB_CREATE) | UInt32(DB_PRIVATE), 0)
         guard rc == 0 else {
@@ -267,6 +288,9 @@ private func bytes(of dbt: DBT) -> [UInt8] {
     guard let data = dbt.data, dbt.size > 0 else { return [] }
     return Array(UnsafeRawBufferPointer(start: data, count: Int(dbt.size)))
 }
+
+/// Set once libdb has reported a failed write: its later messages are all consequences.
+nonisolated(unsafe) private var libraryWriteFailed = false
 
 /// Sizes the memory pool as Postfix does: only grow it, and only below 1 GB.
 private func configureCache(_ env: UnsafeMutablePointer<DB_ENV>, size: Int) {
