@@ -103,6 +103,10 @@ struct OperationContext {
         while start < keys.endIndex {
             let run = keys[start..<min(start + queryRunLength, keys.endIndex)]
             start = run.endIndex
+            // Answers are written after the locks are released: a reader blocked on its
+            // output must not keep a writer of the same table waiting.
+            var answers: [UInt8] = []
+            defer { output.standardOutput(answers) }
             try holdingLocks(of: tables.compactMap { $0 }[...]) { () throws(FatalError) in
                 for line in run {
                     for (index, map) in maps.enumerated() {
@@ -115,8 +119,8 @@ struct OperationContext {
                         }
                         if let value = try table.lookup(line, emptyValueLabel: table.tableLabel, warn: warn) {
                             if json {
-                                output.standardOutput(
-                                    jsonRecord(
+                                answers.append(
+                                    contentsOf: jsonRecord(
                                         line,
                                         try decodedFileValue(
                                             value, key: line, table: table, emptyValueLabel: table.tableLabel))
@@ -131,7 +135,7 @@ struct OperationContext {
                                 contentsOf: try decodedFileValue(
                                     value, key: line, table: table, emptyValueLabel: table.tableLabel))
                             out.append(0x0A)
-                            output.standardOutput(out)
+                            answers.append(contentsOf: out)
                             found = true
                             break
                         }

@@ -7,7 +7,8 @@ umask(0o022)
 signal(SIGXFSZ, SIG_IGN)
 let arguments = CommandLine.arguments
 let program = arguments.first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "swiftpostmap"
-MemoryFaultGuard.install(program: program)
+// Not in a --check worker: its crash (signal) is what the parent reports on.
+if !arguments.contains("--check-worker") { MemoryFaultGuard.install(program: program) }
 let streams = ProcessStreams()
 let command = PostmapCommand(
     program: program, environment: ProcessEnvironment.current, input: streams, output: streams)

@@ -156,4 +156,30 @@ struct ReliabilityTests {
             #expect(Date().timeIntervalSince(started) < 60, "the watchdog took too long")
         }
     }
+
+    /// A `--check` worker that crashes is reported as libdb's crash on the file (the
+    /// memory-fault guard is not installed in the worker, whose signal is the report).
+    @Test("check worker crash is reported as such")
+    func workerCrash() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write(Self.source(400_000, tag: "c"), to: "large", in: dir)
+            #expect(try run(realPostmap, ["-c", config.path, "hash:large"], in: dir).status == 0)
+            let script = """
+                "$0" --check "$1" > out 2>&1 & parent=$!
+                for i in $(seq 200); do worker=$(pgrep -f -- "--check-worker $1") && break; sleep 0.01; done
+                [ -n "$worker" ] && kill -SEGV $worker
+                wait $parent
+                echo "status $?"
+                cat out
+                """
+            let table = dir.appendingPathComponent("large.db").path
+            let result = try run("/bin/bash", ["-c", script, swiftpostmapPath, table], in: dir)
+            #expect(result.out.hasPrefix("status 1\n"), "\(result)")
+            #expect(result.out.contains("libdb crashed while"), "\(result)")
+            #expect(result.out.contains("SIGSEGV in the worker process"), "\(result)")
+        }
+    }
 }
