@@ -37,7 +37,6 @@ public enum MemoryFaultGuard {
         sigemptyset(&action.sa_mask)
         _ = sigaction(SIGSEGV, &action, nil)
         _ = sigaction(SIGBUS, &action, nil)
-        startStallWatchdog()
     }
 
     /// A thread that looks once a second whether a libdb read call is under way and has been
@@ -57,7 +56,15 @@ public enum MemoryFaultGuard {
     static func reading(_ table: String?) {
         guard program != nil else { return }
         prepare(table)
+        // Started with the first table, not at start-up: a run that reads none (a build,
+        // --help) does not pay for the thread.
+        if !watchdogStarted {
+            watchdogStarted = true
+            startStallWatchdog()
+        }
     }
+
+    nonisolated(unsafe) private static var watchdogStarted = false
 
     nonisolated(unsafe) private static var program: String?
 
