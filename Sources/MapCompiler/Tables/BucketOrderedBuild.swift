@@ -325,7 +325,7 @@ private func forEachRecord(in records: [UInt8], _ body: (StoredRecord, Int) -> V
 }
 
 /// libdb's default hash function (`__ham_func5`): 32-bit FNV-1 from a zero basis.
-func libdbHash(_ bytes: [UInt8]) -> UInt32 {
+func libdbHash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt32 {
     var hash: UInt32 = 0
     for byte in bytes { hash = (hash &* 16_777_619) ^ UInt32(byte) }
     return hash

@@ -15,6 +15,9 @@ final class TableReader {
     private var nulState: NULLookupState
     /// Inside ``withLookupsLocked(_:)``: the shared lock is held, lookups do not take it.
     private var lockHeld = false
+    /// A read-only hash table answers lookups from a map of its file where it can
+    /// (``MappedHashTable``); libdb answers the rest.
+    private var mapped: MappedHashTable?
 
     /// Opens `name.db`.
     ///
@@ -62,6 +65,7 @@ final class TableReader {
         } catch {
             throw openDatabaseError(error, tablePath: tablePath)
         }
+        mapped = !writable && handle.method == .hash ? MappedHashTable(descriptor: lock.descriptor) : nil
         lock.unlock()
         if let sourcePath,
             let warning = staleTableWarning(
@@ -102,8 +106,11 @@ final class TableReader {
                 if withNUL { probe.append(0) }
                 let stored =
                     lockHeld
-                    ? try handle.get(key: probe)
-                    : try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in try handle.get(key: probe) })
+                    ? try get(probe)
+                    : try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in
+                        mapped?.refresh()
+                        return try get(probe)
+                    })
                 if let value = stored {
                     nulState.settle(withNUL: withNUL)
                     found = value
@@ -134,10 +141,24 @@ final class TableReader {
         return value
     }
 
+    /// One stored key's value, from the map when it can tell, else from libdb; the shared
+    /// lock is held.
+    private func get(_ key: [UInt8]) throws(BerkeleyDBError) -> [UInt8]? {
+        if let mapped {
+            switch key.withUnsafeBytes({ mapped.lookup($0) }) {
+            case .found(let value): return value
+            case .absent: return nil
+            case .undecided: break
+            }
+        }
+        return try handle.get(key: key)
+    }
+
     /// Runs `body` under one shared lock for all its lookups (see ``LookupTable``).
     func withLookupsLocked(_ body: () throws(FatalError) -> Void) throws(FatalError) {
         guard isOpen, !lockHeld else { return try body() }
         try lock.withSharedLock { () throws(FatalError) in
+            mapped?.refresh()
             lockHeld = true
             defer { lockHeld = false }
             try body()
@@ -182,6 +203,7 @@ final class TableReader {
     func close() {
         guard isOpen else { return }
         isOpen = false
+        mapped = nil
         handle.closeAfterReading()
     }
 }
