@@ -127,9 +127,29 @@ struct KeyFoldingTests {
             ("ΣΑΣ", "σασ"),
             ("ﬀ", "ff"),
             ("PLAIN@EXAMPLE.COM", "plain@example.com"),
+            ("ABC@Ä.example", "abc@ä.example"),
+            ("äBC", "äbc"),
+            ("already-folded@example.com", "already-folded@example.com"),
+            ("", ""),
         ])
     func unicode(input: String, folded: String) {
         #expect(KeyFolding.unicode.fold(Array(input.utf8)) == Array(folded.utf8))
+    }
+
+    @Test("ASCII folding and the ASCII test agree with byte-by-byte definitions on random bytes")
+    func asciiFastPaths() {
+        var generator = SeededGenerator(seed: 20_261_206)
+        for length in 0..<300 {
+            let bytes = (0..<length).map { _ in
+                let choice = generator.next() % 10
+                return choice == 0 ? UInt8(0x80 + generator.next() % 128) : UInt8(0x20 + generator.next() % 95)
+            }
+            #expect(isASCII(bytes) == bytes.allSatisfy { $0 < 0x80 })
+            #expect(isASCII(bytes[...]) == bytes.allSatisfy { $0 < 0x80 })
+            let lowered = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+            #expect(KeyFolding.ascii.fold(bytes) == lowered)
+            if bytes.allSatisfy({ $0 < 0x80 }) { #expect(KeyFolding.unicode.fold(bytes) == lowered) }
+        }
     }
 
     @Test func asciiFoldingLeavesOtherBytesAlone() {

@@ -21,16 +21,39 @@ public enum KeyFolding: Sendable, Equatable {
         case .ascii:
             return asciiLowercased(key)
         case .unicode:
-            if key.allSatisfy({ $0 < 0x80 }) { return asciiLowercased(key) }
-            return unicodeFolded(key)
+            return asciiLowercased(key, unlessNonASCII: true) ?? unicodeFolded(key)
         }
     }
 }
 
-@inline(__always)
+/// `key` with `A`–`Z` lowered and every other byte kept.
 func asciiLowercased(_ key: [UInt8]) -> [UInt8] {
-    guard key.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return key }
-    return key.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+    asciiLowercased(key, unlessNonASCII: false) ?? key
+}
+
+/// `key` with `A`–`Z` lowered, in one pass and without a copy when nothing changes; `nil`
+/// when `unlessNonASCII` and the key has a byte from 0x80 (it needs Unicode folding).
+private func asciiLowercased(_ key: [UInt8], unlessNonASCII: Bool) -> [UInt8]? {
+    let first: Int? = key.withUnsafeBufferPointer { bytes in
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte &- 0x41 < 26 || (unlessNonASCII && byte >= 0x80) { return index }
+            index += 1
+        }
+        return nil
+    }
+    guard let first else { return key }
+    var folded = key
+    let complete = folded.withUnsafeMutableBufferPointer { bytes in
+        for index in first..<bytes.count {
+            let byte = bytes[index]
+            if unlessNonASCII && byte >= 0x80 { return false }
+            if byte &- 0x41 < 26 { bytes[index] = byte | 0x20 }
+        }
+        return true
+    }
+    return complete ? folded : nil
 }
 
 private func unicodeFolded(_ key: [UInt8]) -> [UInt8] {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Turning a logical line of a postmap source into an entry (key and value).
 
 /// One key/value pair read from a source, before folding.
@@ -36,7 +38,11 @@ func prepareLogicalLine(
         return .failure(leadingWhitespaceWarning(source: source, line: line))
     }
     var text = line.text
-    if let nul = text.firstIndex(of: 0) {
+    let firstNUL = text.withUnsafeBytes { bytes -> Int? in
+        guard let base = bytes.baseAddress, let found = memchr(base, 0, bytes.count) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
+    if let nul = firstNUL {
         // C-string semantics: the rest is never seen. The UTF-8 check covers the whole
         // buffer only when the part before the NUL is not plain ASCII.
         if checkUTF8, !isASCII(text[..<nul]), !isValidUTF8(text) {
@@ -120,26 +126,29 @@ struct PostmapLineSplit: Equatable {
 /// The key is the bytes up to the first whitespace that is neither inside double quotes nor
 /// escaped by a backslash; the value is the rest without surrounding whitespace.
 func splitPostmapLine(_ text: [UInt8]) -> PostmapLineSplit {
-    var end = text.count
-    while end > 0 && isCSpace(text[end - 1]) { end -= 1 }
-    var openQuote: Int? = nil
-    var i = 0
-    while i < end {
-        let byte = text[i]
-        if byte == UInt8(ascii: "\\") {
-            if i + 1 >= end {
-                i = end
-                break
+    text.withUnsafeBufferPointer { bytes in
+        var end = bytes.count
+        while end > 0 && isCSpace(bytes[end - 1]) { end -= 1 }
+        var openQuote = -1
+        var i = 0
+        while i < end {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\\") {
+                if i + 1 >= end {
+                    i = end
+                    break
+                }
+                i += 2
+                continue
             }
-            i += 2
-            continue
+            if openQuote < 0 && isCSpace(byte) { break }
+            if byte == UInt8(ascii: "\"") { openQuote = openQuote < 0 ? i : -1 }
+            i += 1
         }
-        if openQuote == nil && isCSpace(byte) { break }
-        if byte == UInt8(ascii: "\"") { openQuote = openQuote == nil ? i : nil }
-        i += 1
+        let keyEnd = min(i, end)
+        var valueStart = keyEnd
+        while valueStart < end && isCSpace(bytes[valueStart]) { valueStart += 1 }
+        return PostmapLineSplit(
+            keyEnd: keyEnd, valueStart: valueStart, end: end, unbalancedQuote: openQuote < 0 ? nil : openQuote)
     }
-    let keyEnd = min(i, end)
-    var valueStart = keyEnd
-    while valueStart < end && isCSpace(text[valueStart]) { valueStart += 1 }
-    return PostmapLineSplit(keyEnd: keyEnd, valueStart: valueStart, end: end, unbalancedQuote: openQuote)
 }

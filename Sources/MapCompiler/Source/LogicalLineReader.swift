@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reading a source file into logical lines, the way Postfix's table readers do.
 ///
 /// * Only `\n` ends a physical line; a final line without one still counts.
@@ -56,8 +58,12 @@ struct LogicalLineReader: Sequence, IteratorProtocol {
                 if !(isCSpace(peek) || peek == UInt8(ascii: "#")) { break }
             }
             let start = position
-            var end = start
-            while end < count && bytes[end] != 0x0A { end += 1 }
+            let end = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress, let found = memchr(base + start, 0x0A, count - start) else {
+                    return count
+                }
+                return UnsafeRawPointer(found) - base
+            }
             position = end < count ? end + 1 : end
             physicalLine += 1
             if isIgnorable(start, end) { continue }
