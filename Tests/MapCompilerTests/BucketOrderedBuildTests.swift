@@ -4,85 +4,99 @@ import Testing
 
 @testable import MapCompiler
 
+/// Seeded entries with many duplicates, in both NUL conventions.
+func heldBackSampleEntries(count: Int, seed: UInt64) -> [(key: [UInt8], value: [UInt8], nul: Bool)] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { index in
+        // Keys stored without a NUL (as postalias stores YP_ keys) have names of their own.
+        let nul = generator.next() % 7 != 0
+        let key = "\(nul ? "User" : "YP_")\(generator.next() % UInt64(count / 2 + 1))@Example.COM"
+        let value = String(repeating: "v\(index)", count: Int(generator.next() % 40) + 1)
+        return (Array(key.utf8), Array(value.utf8), nul)
+    }
+}
+
+/// Builds `map.db` in `directory` from `input` through held-back `store`, holding a warning
+/// of its own before every 97th entry; returns the table's records and the warnings (held-back
+/// ones too) in the order given out.
+func buildHeldBack(
+    _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], through store: some HeldBackEntries,
+    method: AccessMethod, in directory: URL
+) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
+    let path = directory.appendingPathComponent("map.db").path
+    var warnings: [String] = []
+    var entries = store
+    for (index, entry) in input.enumerated() {
+        if index % 97 == 0 { store.hold(Diagnostic(.warning, Array("held before \(index)".utf8))) }
+        _ = try entries.insert(
+            key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
+            warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+    }
+    #expect(warnings.isEmpty, "warnings are held back until the table is written")
+    let dropped = try store.write(
+        path: path, method: method, mode: 0o644, cacheSize: 1 << 20,
+        warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+    var records: [[UInt8]: [UInt8]] = [:]
+    let handle = try DatabaseHandle(path: path, method: method, intent: .read, cacheSize: 1 << 20)
+    try handle.forEachRecord { key, value in
+        records[key] = value
+        return true
+    }
+    try handle.close()
+    return (records, warnings, dropped)
+}
+
+/// The same entries through the in-memory store that mirrors a source-order build.
+func sourceOrderResult(
+    _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy
+) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
+    var store = CompiledMapStore(
+        origin: .source(path: "map"), handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db")
+    var warnings: [String] = []
+    var dropped = 0
+    for (index, entry) in input.enumerated() {
+        if index % 97 == 0 { warnings.append("held before \(index)") }
+        let stored = try store.insert(
+            key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
+            warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
+        if !stored { dropped += 1 }
+    }
+    var records: [[UInt8]: [UInt8]] = [:]
+    for record in store.contents.records {
+        let nul: [UInt8] = record.hasNUL ? [0] : []
+        records[record.key + nul] = record.value + nul
+    }
+    return (records, warnings, dropped)
+}
+
+/// A large generated source: every 50th key repeats an earlier one, every 1000th line has
+/// no value; larger than ``bucketOrderedBuildThreshold``.
+func largeHeldBackSource(entries: Int) -> Data {
+    var generator = SeededGenerator(seed: 42)
+    var text = "# large\n"
+    for index in 0..<entries {
+        let number = index % 50 == 49 ? Int(generator.next() % UInt64(index)) : index
+        text += index % 1000 == 999 ? "lonely\(index)\n" : "User\(number)@Example.COM\tdest\(index)@example.org\n"
+    }
+    return Data(text.utf8)
+}
+
 /// The hash build in bucket order, in process: what it stores and warns must be what a
 /// build in source order stores and warns, whatever spills to disk, and the table it creates
 /// must be the one it planned (libdb's own hash, no bucket split).
 @Suite("Hash tables built in bucket order")
 struct BucketOrderedBuildTests {
-    /// Seeded entries with many duplicates, in both NUL conventions.
-    private func entries(count: Int, seed: UInt64) -> [(key: [UInt8], value: [UInt8], nul: Bool)] {
-        var generator = SeededGenerator(seed: seed)
-        return (0..<count).map { index in
-            // Keys stored without a NUL (as postalias stores YP_ keys) have names of their own.
-            let nul = generator.next() % 7 != 0
-            let key = "\(nul ? "User" : "YP_")\(generator.next() % UInt64(count / 2 + 1))@Example.COM"
-            let value = String(repeating: "v\(index)", count: Int(generator.next() % 40) + 1)
-            return (Array(key.utf8), Array(value.utf8), nul)
-        }
-    }
-
-    /// Builds `name.db` from `input` in bucket order; returns the table's records and the
-    /// warnings (held-back ones too) in the order given out.
-    private func build(
-        _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy, memoryBudget: Int,
-        in directory: URL
-    ) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
-        let path = directory.appendingPathComponent("map.db").path
-        let store = BucketOrderedEntries(
-            handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db", expectedBytes: nil,
-            spillDirectory: directory.path, memoryBudget: memoryBudget)
-        var warnings: [String] = []
-        for (index, entry) in input.enumerated() {
-            if index % 97 == 0 { store.hold(Diagnostic(.warning, Array("held before \(index)".utf8))) }
-            _ = try store.insert(
-                key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
-                warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
-        }
-        #expect(warnings.isEmpty, "warnings are held back until the table is written")
-        let dropped = try store.write(
-            path: path, method: .hash, mode: 0o644, cacheSize: 1 << 20,
-            warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
-        var records: [[UInt8]: [UInt8]] = [:]
-        let handle = try DatabaseHandle(path: path, method: .hash, intent: .read, cacheSize: 1 << 20)
-        try handle.forEachRecord { key, value in
-            records[key] = value
-            return true
-        }
-        try handle.close()
-        return (records, warnings, dropped)
-    }
-
-    /// The same entries through the in-memory store that mirrors a source-order build.
-    private func expected(
-        _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy
-    ) throws -> (records: [[UInt8]: [UInt8]], warnings: [String], dropped: Int) {
-        var store = CompiledMapStore(
-            origin: .source(path: "map"), handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db")
-        var warnings: [String] = []
-        var dropped = 0
-        for (index, entry) in input.enumerated() {
-            if index % 97 == 0 { warnings.append("held before \(index)") }
-            let stored = try store.insert(
-                key: entry.key, value: entry.value, fold: true, nul: entry.nul, lineNumber: index + 1,
-                warn: { warnings.append(String(decoding: $0.text, as: UTF8.self)) })
-            if !stored { dropped += 1 }
-        }
-        var records: [[UInt8]: [UInt8]] = [:]
-        for record in store.contents.records {
-            let nul: [UInt8] = record.hasNUL ? [0] : []
-            records[record.key + nul] = record.value + nul
-        }
-        return (records, warnings, dropped)
-    }
-
     @Test(
         "same records, warnings in source order, in memory and spilled",
         arguments: [DuplicatePolicy.warn, .replace, .ignore], [64 << 20, 300])
     func sameAsSourceOrder(duplicates: DuplicatePolicy, memoryBudget: Int) throws {
-        let input = entries(count: 3000, seed: 20_261_203)
+        let input = heldBackSampleEntries(count: 3000, seed: 20_261_203)
         try withTemporaryDirectory { directory in
-            let ours = try build(input, duplicates: duplicates, memoryBudget: memoryBudget, in: directory)
-            let theirs = try expected(input, duplicates: duplicates)
+            let store = BucketOrderedEntries(
+                handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db", expectedBytes: nil,
+                spillDirectory: directory.path, memoryBudget: memoryBudget)
+            let ours = try buildHeldBack(input, through: store, method: .hash, in: directory)
+            let theirs = try sourceOrderResult(input, duplicates: duplicates)
             #expect(ours.records == theirs.records)
             #expect(ours.warnings == theirs.warnings)
             #expect(ours.dropped == (duplicates == .replace ? 0 : theirs.dropped))
@@ -103,9 +117,12 @@ struct BucketOrderedBuildTests {
     }
 
     @Test func theTableIsCreatedAtItsPlannedSizeWithLibdbsHash() throws {
-        let input = entries(count: 20_000, seed: 7)
+        let input = heldBackSampleEntries(count: 20_000, seed: 7)
         try withTemporaryDirectory { directory in
-            _ = try build(input, duplicates: .ignore, memoryBudget: 64 << 20, in: directory)
+            let store = BucketOrderedEntries(
+                handling: KeyHandling(), duplicates: .ignore, displayPath: "map.db", expectedBytes: nil,
+                spillDirectory: directory.path)
+            _ = try buildHeldBack(input, through: store, method: .hash, in: directory)
             let meta = try metaWords(of: directory.appendingPathComponent("map.db").path)
             #expect(meta.charKey == libdbHash(Array("%$sniglet^&".utf8) + [0]), "our hash is libdb's")
             // One page per bucket after the meta page: no split, no overflow page.
@@ -183,36 +200,36 @@ struct BucketOrderedBuildTests {
         "a large source (bucket order) reads as postmap's table, messages and duplicates included",
         .enabled(if: oracleAvailable, "Postfix is not installed"), arguments: [[], ["-r"], ["-w"]])
     func largeSourceAgainstTheRealPostmap(options: [String]) throws {
-        #expect(oracleInstalled, "the real postmap must be installed under CI")
-        guard oracleInstalled else { return }
-        var generator = SeededGenerator(seed: 42)
-        var text = "# large\n"
-        for index in 0..<100_000 {
-            // Every 50th key repeats an earlier one; every 1000th line has no value.
-            let number = index % 50 == 49 ? Int(generator.next() % UInt64(index)) : index
-            text += index % 1000 == 999 ? "lonely\(index)\n" : "User\(number)@Example.COM\tdest\(index)@example.org\n"
+        try expectLargeBuildMatchesRealPostmap(type: "hash", options: options)
+    }
+}
+
+/// Builds a large generated source (held back and reordered) with the real postmap and with
+/// swiftpostmap as `type:map` under `options`: the same status and stderr, and the same
+/// `postmap -s` listing of both tables.
+func expectLargeBuildMatchesRealPostmap(type: String, options: [String]) throws {
+    #expect(oracleInstalled, "the real postmap must be installed under CI")
+    guard oracleInstalled else { return }
+    let source = largeHeldBackSource(entries: 100_000)
+    #expect(source.count > bucketOrderedBuildThreshold, "large enough for the bucket-ordered build")
+    try withTemporaryDirectory { root in
+        let config = try makeConfigDirectory(in: root.appendingPathComponent("config"))
+        let theirs = root.appendingPathComponent("theirs")
+        let ours = root.appendingPathComponent("ours")
+        for directory in [theirs, ours] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try write(source, to: "map", in: directory)
         }
-        let source = Data(text.utf8)
-        #expect(source.count > bucketOrderedBuildThreshold, "large enough for the bucket-ordered build")
-        try withTemporaryDirectory { root in
-            let config = try makeConfigDirectory(in: root.appendingPathComponent("config"))
-            let theirs = root.appendingPathComponent("theirs")
-            let ours = root.appendingPathComponent("ours")
-            for directory in [theirs, ours] {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try write(source, to: "map", in: directory)
-            }
-            let build = ["-c", config.path] + options + ["hash:map"]
-            let real = try run(realPostmap, build, in: theirs)
-            let mine = try swiftpostmap(build, in: ours, argv0: "postmap")
-            #expect(mine.status == real.status)
-            #expect(mine.err == real.err, "the same warnings in the same order")
-            #expect(!real.err.isEmpty)
-            let list = ["-c", config.path, "-s", "hash:map"]
-            let theirList = try run(realPostmap, list, in: theirs)
-            let ourList = try run(realPostmap, list, in: ours)
-            #expect(sortedLines(ourList.stdout) == sortedLines(theirList.stdout))
-            #expect(sortedLines(ourList.stdout).count > 90_000)
-        }
+        let build = ["-c", config.path] + options + ["\(type):map"]
+        let real = try run(realPostmap, build, in: theirs)
+        let mine = try swiftpostmap(build, in: ours, argv0: "postmap")
+        #expect(mine.status == real.status)
+        #expect(mine.err == real.err, "the same warnings in the same order")
+        #expect(!real.err.isEmpty)
+        let list = ["-c", config.path, "-s", "\(type):map"]
+        let theirList = try run(realPostmap, list, in: theirs)
+        let ourList = try run(realPostmap, list, in: ours)
+        #expect(sortedLines(ourList.stdout) == sortedLines(theirList.stdout))
+        #expect(sortedLines(ourList.stdout).count > 90_000)
     }
 }

@@ -188,6 +188,18 @@ struct DatabaseHandle: ~Copyable {
         return .stored
     }
 
+    /// A cursor for ``AppendCursor/put(key:value:)``; close it before the table.
+    /// The corresponding Berkeley DB call is `DB->cursor`.
+    func makeAppendCursor() throws(BerkeleyDBError) -> AppendCursor {
+        var cursorPointer: UnsafeMutablePointer<DBC>?
+        let db = self.db
+        let rc = db.pointee.cursor(db, nil, &cursorPointer, 0)
+        guard rc == 0, let cursor = cursorPointer else {
+            throw BerkeleyDBError(code: rc, operation: .cursor, path: path)
+        }
+        return AppendCursor(cursor: cursor, path: path)
+    }
+
     /// Looks `key` up; `nil` when the table has no such key.
     /// The corresponding Berkeley DB call is `DB->get`.
     func get(key: [UInt8]) throws(BerkeleyDBError) -> [UInt8]? {
@@ -281,6 +293,44 @@ struct DatabaseHandle: ~Copyable {
         // being reported. Release the handles; a close error here has nobody to go to.
         if let database { _ = database.pointee.close(database, 0) }
         if let environment { _ = environment.pointee.close(environment, 0) }
+    }
+}
+
+/// A cursor on a btree table that stores keys larger than every key stored so far, one
+/// after the other: libdb starts each search at the last leaf it wrote to.
+struct AppendCursor: ~Copyable {
+    private var cursor: UnsafeMutablePointer<DBC>?
+    let path: String
+
+    fileprivate init(cursor: UnsafeMutablePointer<DBC>, path: String) {
+        self.cursor = cursor
+        self.path = path
+    }
+
+    /// Stores `value` under `key`, which must be larger than every key in the table.
+    /// The corresponding Berkeley DB call is `DBcursor->put(DB_KEYLAST)`.
+    func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(BerkeleyDBError) {
+        guard let cursor else { preconditionFailure("Berkeley DB cursor used after close") }
+        var k = DBT()
+        k.data = UnsafeMutableRawPointer(mutating: key.baseAddress)
+        k.size = UInt32(key.count)
+        var v = DBT()
+        v.data = UnsafeMutableRawPointer(mutating: value.baseAddress)
+        v.size = UInt32(value.count)
+        let rc = cursor.pointee.put(cursor, &k, &v, UInt32(DB_KEYLAST))
+        guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .put, path: path) }
+    }
+
+    /// The corresponding Berkeley DB call is `DBcursor->close`.
+    consuming func close() throws(BerkeleyDBError) {
+        guard let cursor else { return }
+        self.cursor = nil
+        let rc = cursor.pointee.close(cursor)
+        guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .cursor, path: path) }
+    }
+
+    deinit {
+        if let cursor { _ = cursor.pointee.close(cursor) }
     }
 }
 

@@ -16,7 +16,7 @@ import Glibc
 /// bucket the entries go in in source order (so the first of two duplicates is kept, or the
 /// last with `-r`), and warnings are held back too and given out in source order, the
 /// duplicate warnings among them.
-final class BucketOrderedEntries: EntryStore {
+final class BucketOrderedEntries: HeldBackEntries {
     let handling: KeyHandling
     var duplicates: DuplicatePolicy
     /// `NAME.db` as typed, for messages.
@@ -35,7 +35,7 @@ final class BucketOrderedEntries: EntryStore {
     private var recordBytes = 0
     private var spill: SpillFile?
     private var chunks: [[(offset: Int, count: Int)]]
-    private var warnings: [(ordinal: Int, diagnostic: Diagnostic)] = []
+    private var warnings = HeldWarnings()
     private let spillDirectory: String
     private let memoryBudget: Int
 
@@ -72,9 +72,8 @@ final class BucketOrderedEntries: EntryStore {
         loads = expectedBytes.map { BucketLoads(sourceBytes: $0) }
     }
 
-    /// Holds a warning back until the entries before it are stored.
     func hold(_ diagnostic: Diagnostic) {
-        warnings.append((count, diagnostic))
+        warnings.hold(diagnostic, entriesBefore: count)
     }
 
     func insert(
@@ -86,14 +85,11 @@ final class BucketOrderedEntries: EntryStore {
         var hash = libdbHash(storedKey)
         if appendNUL { hash = hash &* 16_777_619 }  // the NUL byte: multiply, then XOR with 0
         let group = Int((hash >> groupShift) & groupMask)
-        var flags: UInt8 = appendNUL ? RecordFlag.nul : 0
-        if duplicates == .replace { flags |= RecordFlag.overwrite }
-        if duplicates == .warn { flags |= RecordFlag.warn }
         let keyCount = storedKey.count + extra
         let valueCount = value.count + extra
         groups[group].appendRecord(
-            ordinal: UInt32(truncatingIfNeeded: count), hash: hash, flags: flags, key: storedKey, keyCount: keyCount,
-            value: value, valueCount: valueCount)
+            ordinal: UInt32(truncatingIfNeeded: count), hash: hash,
+            flags: RecordFlag.of(nul: appendNUL, duplicates: duplicates), key: storedKey, value: value)
         count += 1
         loads?.add(hash: hash, keyCount: keyCount, valueCount: valueCount)
         recordBytes += recordHeaderSize + keyCount + valueCount
@@ -128,8 +124,7 @@ final class BucketOrderedEntries: EntryStore {
         let sizing = counted.sizing(entries: count, defaultPageSize: pageSize(for: spillDirectory))
         let handle = try createTable(path: path, method: method, mode: mode, cacheSize: cacheSize, sizing: sizing)
         handle.adviseNoReadAhead()
-        var dropped = 0
-        var duplicateWarnings: [(ordinal: Int, diagnostic: Diagnostic)] = []
+        var inserter = HeldRecordInserter(displayPath: displayPath)
         // Groups are processed a set at a time, each set in bucket order: groups whose hash
         // bits differ only above the table's bucket bits feed the same buckets and go
         // together (group g with g + step, g + 2 step, …).
@@ -147,32 +142,20 @@ final class BucketOrderedEntries: EntryStore {
             var failure: FatalError?
             records.withUnsafeBytes { raw in
                 for position in order.indices {
-                    let record = StoredRecord(raw, at: order[position].offset)
-                    let outcome: PutOutcome
-                    do throws(BerkeleyDBError) {
-                        outcome = try handle.put(
-                            key: record.key, value: record.value, overwrite: record.flags & RecordFlag.overwrite != 0)
+                    do throws(FatalError) {
+                        try inserter.insert(StoredRecord(raw, at: order[position].offset), into: handle)
                     } catch {
-                        failure = FatalError("table \(displayPath): write error: \(error.reason)")
+                        failure = error
                         return
-                    }
-                    guard outcome == .keyExists else { continue }
-                    dropped += 1
-                    if record.flags & RecordFlag.warn != 0 {
-                        duplicateWarnings.append((Int(record.ordinal), duplicateWarning(record)))
                     }
                 }
             }
             if let failure { throw failure }
             order = []
         }
-        do throws(BerkeleyDBError) {
-            try handle.close()
-        } catch {
-            throw FatalError("error writing \(displayPath): \(error.reason)")
-        }
-        releaseWarnings(adding: duplicateWarnings, warn: warn)
-        return dropped
+        try closeHeldBackTable(handle, displayPath: displayPath)
+        warnings.release(adding: inserter.duplicateWarnings, warn: warn)
+        return inserter.dropped
     }
 
     private func createTable(
@@ -187,35 +170,8 @@ final class BucketOrderedEntries: EntryStore {
         }
     }
 
-    private func duplicateWarning(_ record: StoredRecord) -> Diagnostic {
-        let shown = record.key.prefix(record.key.count - (record.flags & RecordFlag.nul != 0 ? 1 : 0))
-        return duplicateEntryWarning(table: displayPath, key: shown)
-    }
-
-    /// Gives out the held-back warnings without storing anything (the build failed).
     func releaseWarnings(warn: (Diagnostic) -> Void) {
-        releaseWarnings(adding: [], warn: warn)
-    }
-
-    private func releaseWarnings(
-        adding duplicateWarnings: [(ordinal: Int, diagnostic: Diagnostic)], warn: (Diagnostic) -> Void
-    ) {
-        // A warning held at ordinal n came before entry n; entry n's duplicate warning comes
-        // after it. Both lists are already in order; merge them.
-        var held = warnings.makeIterator()
-        var nextHeld = held.next()
-        for duplicate in duplicateWarnings.sorted(by: { $0.ordinal < $1.ordinal }) {
-            while let current = nextHeld, current.ordinal <= duplicate.ordinal {
-                warn(current.diagnostic)
-                nextHeld = held.next()
-            }
-            warn(duplicate.diagnostic)
-        }
-        while let current = nextHeld {
-            warn(current.diagnostic)
-            nextHeld = held.next()
-        }
-        warnings = []
+        warnings.release(adding: [], warn: warn)
     }
 
     /// The bucket loads of every held-back record, read back from memory and the spill file.
@@ -250,59 +206,6 @@ final class BucketOrderedEntries: EntryStore {
     }
 }
 
-/// Flags of a held-back record.
-private enum RecordFlag {
-    static let nul: UInt8 = 1
-    static let overwrite: UInt8 = 2
-    static let warn: UInt8 = 4
-}
-
-/// ordinal, hash, key count, value count (4 bytes each), flags (1 byte).
-private let recordHeaderSize = 17
-
-extension [UInt8] {
-    fileprivate mutating func appendRecord(
-        ordinal: UInt32, hash: UInt32, flags: UInt8, key: [UInt8], keyCount: Int, value: [UInt8], valueCount: Int
-    ) {
-        appendWord(ordinal)
-        appendWord(hash)
-        appendWord(UInt32(truncatingIfNeeded: keyCount))
-        appendWord(UInt32(truncatingIfNeeded: valueCount))
-        append(flags)
-        append(contentsOf: key)
-        if keyCount > key.count { append(0) }
-        append(contentsOf: value)
-        if valueCount > value.count { append(0) }
-    }
-
-    private mutating func appendWord(_ word: UInt32) {
-        Swift.withUnsafeBytes(of: word.littleEndian) { append(contentsOf: $0) }
-    }
-}
-
-/// A view of one record in a loaded group.
-private struct StoredRecord {
-    let ordinal: UInt32
-    let hash: UInt32
-    let flags: UInt8
-    let key: UnsafeRawBufferPointer
-    let value: UnsafeRawBufferPointer
-
-    init(_ raw: UnsafeRawBufferPointer, at offset: Int) {
-        func word(_ at: Int) -> UInt32 {
-            UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + at, as: UInt32.self))
-        }
-        ordinal = word(0)
-        hash = word(4)
-        let keyCount = Int(word(8))
-        let valueCount = Int(word(12))
-        flags = raw[offset + 16]
-        let keyStart = offset + recordHeaderSize
-        key = UnsafeRawBufferPointer(rebasing: raw[keyStart..<keyStart + keyCount])
-        value = UnsafeRawBufferPointer(rebasing: raw[keyStart + keyCount..<keyStart + keyCount + valueCount])
-    }
-}
-
 /// The records of a loaded group, ordered by destination bucket and, within a bucket, by
 /// source order.
 private func recordOrder(_ records: [UInt8], bucketMask: UInt32) -> [(sortKey: UInt64, offset: Int)] {
@@ -310,18 +213,6 @@ private func recordOrder(_ records: [UInt8], bucketMask: UInt32) -> [(sortKey: U
     forEachRecord(in: records) { order.append((UInt64($0.hash & bucketMask) << 32 | UInt64($0.ordinal), $1)) }
     order.sort { $0.sortKey < $1.sortKey }
     return order
-}
-
-/// Calls `body` with every record in `records` and its offset.
-private func forEachRecord(in records: [UInt8], _ body: (StoredRecord, Int) -> Void) {
-    records.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let record = StoredRecord(raw, at: offset)
-            body(record, offset)
-            offset += recordHeaderSize + record.key.count + record.value.count
-        }
-    }
 }
 
 /// libdb's default hash function (`__ham_func5`): 32-bit FNV-1 from a zero basis.
@@ -425,61 +316,4 @@ private func pageSize(for directory: String) -> Int {
     var info = stat()
     guard stat(directory, &info) == 0 else { return 4096 }
     return min(max(Int(info.st_blksize), 512), 16384)
-}
-
-/// An unlinked temporary file: it disappears with the process whatever happens.
-final class SpillFile {
-    private let fd: Int32
-    private var end = 0
-
-    init(directory: String) throws(FatalError) {
-        var template = Array("\(directory)/.swiftpostmap-spill.XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
-        }
-        guard fd >= 0 else {
-            throw FatalError("create temporary file in \(directory): \(systemErrorText(errno))")
-        }
-        template.withUnsafeBufferPointer { buffer in
-            if let base = buffer.baseAddress { _ = unlink(base) }
-        }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
-
-    /// Appends `bytes`; returns where they start.
-    func append(_ bytes: [UInt8]) throws(FatalError) -> Int {
-        let start = end
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                pwrite(fd, raw.baseAddress.map { $0 + written }, raw.count - written, off_t(start + written))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FatalError("write temporary file: \(systemErrorText(errno))")
-            }
-            written += n
-        }
-        end += bytes.count
-        return start
-    }
-
-    func read(offset: Int, count: Int, appendingTo buffer: inout [UInt8]) throws(FatalError) {
-        let base = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: count))
-        var done = 0
-        while done < count {
-            let n = buffer.withUnsafeMutableBytes { raw in
-                pread(fd, raw.baseAddress.map { $0 + base + done }, count - done, off_t(offset + done))
-            }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                throw FatalError("read temporary file: \(n < 0 ? systemErrorText(errno) : "unexpected end of file")")
-            }
-            done += n
-        }
-    }
 }

@@ -121,25 +121,28 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
         attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
     ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
         let windows = SourceWindows(fd: fd, sourceName: sourceName)
-        if request.method == .hash && !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold {
-            // A new large hash table: entries held back and stored in bucket order.
-            let entries = BucketOrderedEntries(
-                handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
-                expectedBytes: sourceBytes, spillDirectory: splitPath(temporaryPath).directory)
-            var summary: BuildSummary
-            var store = entries
-            do throws(FatalError) {
-                summary = try compileEntriesInParallel(
-                    from: windows, sourceName: sourceName, request: request, into: &store, warn: entries.hold)
-            } catch {
-                entries.releaseWarnings(warn: warn)
-                throw error
+        if !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold {
+            // A new large table: entries held back and stored in bucket order (hash) or key
+            // order (btree), next to the temporary table.
+            let spillDirectory = splitPath(temporaryPath).directory
+            switch request.method {
+            case .hash:
+                let entries = BucketOrderedEntries(
+                    handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
+                    expectedBytes: sourceBytes, spillDirectory: spillDirectory)
+                let summary = try buildHeldBack(
+                    entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
+                    mode: mode, warn: warn)
+                return (summary, true)
+            case .btree:
+                let entries = KeyOrderedEntries(
+                    handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
+                    spillDirectory: spillDirectory)
+                let summary = try buildHeldBack(
+                    entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
+                    mode: mode, warn: warn)
+                return (summary, true)
             }
-            let dropped = try entries.write(
-                path: temporaryPath, method: request.method, mode: mode, cacheSize: request.cacheSize, warn: warn)
-            summary.stored -= dropped
-            summary.duplicates += dropped
-            return (summary, true)
         }
         let handle: DatabaseHandle
         do throws(BerkeleyDBError) {
@@ -160,8 +163,30 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
 
 /// Sources up to this size (most maps) build in source order, exactly as postmap does, so the
 /// file is postmap's down to its header; the memory pool holds all of such a table anyway.
-/// Larger ones, and standard input, build in bucket order.
+/// Larger ones, and standard input, build in bucket order (hash) or key order (btree).
 let bucketOrderedBuildThreshold = 4 << 20
+
+/// Compiles the source into `entries`, which hold everything back, then writes the table at
+/// `path` from them. The held-back warnings come out even when the source fails.
+private func buildHeldBack<Entries: HeldBackEntries>(
+    _ entries: Entries, from windows: consuming SourceWindows, sourceName: String, request: BuildRequest,
+    path: String, mode: mode_t, warn: (Diagnostic) -> Void
+) throws(FatalError) -> BuildSummary {
+    var summary: BuildSummary
+    var store = entries
+    do throws(FatalError) {
+        summary = try compileEntriesInParallel(
+            from: windows, sourceName: sourceName, request: request, into: &store, warn: entries.hold)
+    } catch {
+        entries.releaseWarnings(warn: warn)
+        throw error
+    }
+    let dropped = try entries.write(
+        path: path, method: request.method, mode: mode, cacheSize: request.cacheSize, warn: warn)
+    summary.stored -= dropped
+    summary.duplicates += dropped
+    return summary
+}
 
 /// Deletes `keys` from `name.db` (postmap `-d`), through a copy that replaces the table
 /// only when something was deleted.
