@@ -130,6 +130,42 @@ struct BucketOrderedBuildTests {
         }
     }
 
+    /// libdb writes a new pre-sized table's last bucket page when it creates it; the build
+    /// cuts the file back so that unwritten pages are not read as holes, and must give it its
+    /// full size again when the last bucket stays empty.
+    @Test func anEmptyLastBucketKeepsTheFileAtItsFullSize() throws {
+        // Keys that all land in bucket 0 of 2 (even hashes), so bucket 1 is never written.
+        var keys: [[UInt8]] = []
+        var index = 0
+        while keys.count < 3 {
+            let key = Array("even\(index)@example.com".utf8)
+            if libdbHash(key + [0]) & 1 == 0 { keys.append(key) }
+            index += 1
+        }
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("map.db").path
+            let store = BucketOrderedEntries(
+                handling: KeyHandling(), duplicates: .warn, displayPath: "map.db", expectedBytes: nil,
+                spillDirectory: directory.path)
+            for key in keys {
+                _ = try store.insert(
+                    key: key, value: Array("v".utf8), fold: true, nul: true, lineNumber: nil, warn: { _ in })
+            }
+            _ = try store.write(path: path, method: .hash, mode: 0o644, cacheSize: 1 << 20, warn: { _ in })
+            let meta = try metaWords(of: path)
+            #expect(meta.buckets == 2)
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            let pageSize = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(24).suffix(4)
+                .withUnsafeBytes { Int($0.loadUnaligned(as: UInt32.self)) }
+            #expect(Int(info.st_size) == Int(meta.lastPage + 1) * pageSize, "the file reaches its last page")
+            let handle = try DatabaseHandle(path: path, method: .hash, intent: .read, cacheSize: 1 << 20)
+            for key in keys { #expect(try handle.get(key: key + [0]) == Array("v".utf8) + [0]) }
+            #expect(try handle.get(key: Array("odd@example.com".utf8) + [0]) == nil)
+            try handle.close()
+        }
+    }
+
     @Test("the sizing is the smallest that fits every bucket on a page", arguments: [10, 1000, 50_000])
     func sizingIsMinimal(count: Int) {
         var generator = SeededGenerator(seed: UInt64(count))
@@ -151,7 +187,7 @@ struct BucketOrderedBuildTests {
         let room = Int(sizing.pageSize) - 26
         #expect(largest(sizing.buckets) <= room)
         #expect(sizing.buckets == 2 || largest(sizing.buckets / 2) > room)
-        #expect([4096, 8192, 16384].contains(sizing.pageSize))
+        #expect([4096, 8192, 16384, 32768, 65536].contains(sizing.pageSize))
         #expect(Int(sizing.elementHint - 1) / Int(sizing.fillFactor) + 1 == sizing.buckets)
     }
 

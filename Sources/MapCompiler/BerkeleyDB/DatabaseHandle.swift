@@ -166,6 +166,22 @@ struct DatabaseHandle: ~Copyable {
         _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_RANDOM)
     }
 
+    /// The size of the open file in bytes (`DB->fd`, then `fstat`); `nil` when unknown.
+    func fileSize() -> Int? {
+        var descriptor: Int32 = -1
+        var info = stat()
+        guard db.pointee.fd(db, &descriptor) == 0, descriptor >= 0, fstat(descriptor, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// Cuts the open file to `size` bytes (`DB->fd`, then `ftruncate`).
+    /// - Returns: `false` when the file could not be cut (`errno` says why).
+    func truncateFile(to size: Int) -> Bool {
+        var descriptor: Int32 = -1
+        guard db.pointee.fd(db, &descriptor) == 0, descriptor >= 0 else { return false }
+        return ftruncate(descriptor, off_t(size)) == 0
+    }
+
     /// Stores `value` under `key`.
     ///
     /// - Parameter overwrite: when `false`, an existing key is left alone and the result is

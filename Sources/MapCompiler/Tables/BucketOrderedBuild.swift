@@ -28,6 +28,8 @@ final class BucketOrderedEntries: HeldBackEntries {
     /// below the top of the expected bucket number, so that a group feeds one run of
     /// neighbouring buckets and the table file is written from start to end.
     private let groupShift: UInt32
+    /// The number of buckets the groups are formed for (unknown for standard input).
+    private let expectedBuckets: Int?
     private var buffered = 0
     /// Counted as entries arrive when the source size is known; otherwise counted from the
     /// held-back records once they are all there, at a resolution that fits their size.
@@ -69,6 +71,7 @@ final class BucketOrderedEntries: HeldBackEntries {
             return bits
         }
         groupShift = UInt32(max(0, (expectedBucketBits ?? 0) - groupBits))
+        expectedBuckets = expectedBucketBits.map { 1 << $0 }
         loads = expectedBytes.map { BucketLoads(sourceBytes: $0) }
     }
 
@@ -121,9 +124,17 @@ final class BucketOrderedEntries: HeldBackEntries {
     {
         let counted: BucketLoads
         if let loads { counted = loads } else { counted = try countLoads() }
-        let sizing = counted.sizing(entries: count, defaultPageSize: pageSize(for: spillDirectory))
+        let sizing = counted.sizing(
+            entries: count, defaultPageSize: pageSize(for: spillDirectory), preferredBuckets: expectedBuckets)
         let handle = try createTable(path: path, method: method, mode: mode, cacheSize: cacheSize, sizing: sizing)
         handle.adviseNoReadAhead()
+        // libdb creates the pre-sized file with its last bucket page written, so every other
+        // bucket page is a hole that it reads (the kernel zeroes a page of its cache for
+        // each) before filling it. Past the end of the file a read costs nothing and libdb
+        // zeroes the page itself; the pages are then written in order and the file grows
+        // as they are. Whatever bucket page stays unwritten at the end is made a hole again.
+        let createdSize = handle.fileSize()
+        if let createdSize, createdSize > Int(sizing.pageSize) { _ = handle.truncateFile(to: Int(sizing.pageSize)) }
         var inserter = HeldRecordInserter(displayPath: displayPath)
         // Groups are processed a set at a time, each set in bucket order: groups whose hash
         // bits differ only above the table's bucket bits feed the same buckets and go
@@ -154,6 +165,12 @@ final class BucketOrderedEntries: HeldBackEntries {
             order = []
         }
         try closeHeldBackTable(handle, displayPath: displayPath)
+        var written = stat()
+        if let createdSize, stat(path, &written) == 0, Int(written.st_size) < createdSize,
+            truncate(path, off_t(createdSize)) != 0
+        {
+            throw FatalError("error writing \(displayPath): \(systemErrorText(errno))")
+        }
         warnings.release(adding: inserter.duplicateWarnings, warn: warn)
         return inserter.dropped
     }
@@ -277,12 +294,13 @@ struct BucketLoads {
     }
 
     /// The smallest table that holds every bucket on one page: pages of the default size or
-    /// (when that is 4096 and no item is large) 8192 or 16384 bytes, whichever makes the
-    /// smaller file. When no number of buckets within reach does it, a table of the default
+    /// (when that is 4096 and no item is large) 8, 16, 32 or 64 KB, whichever makes the
+    /// smaller file (a large table of short entries fills 64 KB pages best, since a bucket's
+    /// load varies less around its mean the more entries it has). When no number of buckets within reach does it, a table of the default
     /// page size at about half full, which libdb then splits where it must.
-    func sizing(entries: Int, defaultPageSize: Int) -> HashTableSizing {
+    func sizing(entries: Int, defaultPageSize: Int, preferredBuckets: Int? = nil) -> HashTableSizing {
         var pageSizes = [defaultPageSize]
-        if defaultPageSize == 4096 && !hasLargeItems { pageSizes += [8192, 16384] }
+        if defaultPageSize == 4096 && !hasLargeItems { pageSizes += [8192, 16384, 32768, 65536] }
         // The largest bucket for each power-of-two number of buckets, finest first.
         var largest: [(buckets: Int, load: Int)] = []
         var folded = fine
@@ -293,15 +311,26 @@ struct BucketLoads {
             for index in 0..<half { folded[index] = folded[index] &+ folded[index + half] }
             size = half
         }
-        var best: HashTableSizing?
+        var fits: [HashTableSizing] = []
         for pageSize in pageSizes {
             let room = pageSize - pageHeaderSize
             guard let fit = largest.last(where: { $0.load <= room }) else { continue }
-            let candidate = HashTableSizing(pageSize: UInt32(pageSize), buckets: fit.buckets)
-            if let current = best, current.buckets * Int(current.pageSize) <= fit.buckets * pageSize { continue }
-            best = candidate
+            fits.append(HashTableSizing(pageSize: UInt32(pageSize), buckets: fit.buckets))
         }
-        if let best { return best }
+        if let smallest = fits.map({ $0.buckets * Int($0.pageSize) }).min() {
+            // Among files of that size, the smallest page (what libdb's readers, Postfix's
+            // daemons among them, read fastest) whose bucket count is within
+            // `preferredBuckets`, the number the held-back groups were formed for: more
+            // buckets than that and each group would feed several distant runs of them,
+            // so the file would not be written from start to end. Otherwise the largest.
+            let tied = fits.filter { $0.buckets * Int($0.pageSize) == smallest }
+            if let preferredBuckets {
+                if let within = tied.first(where: { $0.buckets <= preferredBuckets }) { return within }
+                if let fewest = tied.last { return fewest }
+            } else if let first = tied.first {
+                return first
+            }
+        }
         let room = defaultPageSize - pageHeaderSize
         let wanted = max(totalCost * 2 / room, 2)
         var buckets = 2
