@@ -53,6 +53,8 @@ final class TableReader {
         do {
             acquired = try FileLock.acquire(path: tablePath, exclusive: false, writable: writable)
         } catch {
+            // `-d` opens the table for writing before it replaces it: the same refusal as there.
+            if error.step == .symlink { throw symbolicLinkRefusal(tablePath) }
             throw FatalError("open database \(tablePath): \(systemErrorText(error.code))")
         }
         guard let lock = acquired else {
