@@ -8,7 +8,7 @@ SHELL := /bin/bash
 #   make lint    fail on unformatted Swift code
 #   make bench   real postmap against swiftpostmap on generated tables
 #   make fuzz    the seeded parser fuzzing of make test, with 1,000,000 inputs (FUZZ_COUNT)
-#   make reliability  README's promises against the release binary (as root, ~10 minutes):
+#   make reliability  README's promises against the release binary (as root, 10-20 minutes):
 #                kills during rebuilds, full disk and ulimit -f, 1,000 damaged tables,
 #                readers and writers at once, symlinks/permissions/ownership
 #
