@@ -8,6 +8,9 @@ SHELL := /bin/bash
 #   make lint    fail on unformatted Swift code
 #   make bench   real postmap against swiftpostmap on generated tables
 #   make fuzz    the seeded parser fuzzing of make test, with 1,000,000 inputs (FUZZ_COUNT)
+#   make reliability  README's promises against the release binary (as root, 10-20 minutes):
+#                kills during rebuilds, full disk and ulimit -f, 1,000 damaged tables,
+#                readers and writers at once, symlinks/permissions/ownership
 #
 # Debian packages are installed with apt-get when missing (run as root).
 
@@ -27,7 +30,7 @@ BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
 
-.PHONY: all deps bench-deps static-libs fuzz build build-debug test example demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps static-libs fuzz reliability build build-debug test example demo lint format bench clean casefold-table
 
 all: build
 
@@ -73,6 +76,9 @@ format:
 bench: bench-deps static-libs
 	$(SWIFT) build $(RELEASE_FLAGS)
 	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE) $(CURDIR)/docs
+
+reliability: build
+	@scripts/reliability.sh $(CURDIR)/$(BIN_RELEASE)
 
 casefold-table:
 	scripts/install-deps.sh unicode-data

@@ -122,12 +122,17 @@ struct EndToEndTests {
             try FileManager.default.createSymbolicLink(
                 atPath: dir.appendingPathComponent("t.db").path, withDestinationPath: "real/src.db")
             #expect(try swiftpostmap(["-c", config.path, "-q", "b", "t"], in: dir).out == "2\n")
-            let add = try swiftpostmap(["-c", config.path, "-i", "t"], in: dir, input: Data("c 3\n".utf8))
-            #expect(add.status == 1)
-            #expect(
-                add.err
-                    == "swiftpostmap: fatal: t.db is a symbolic link: not writing through it; name the real table instead\n"
-            )
+            // Every writer refuses it with the same message: -i, -d (which opens the table for
+            // writing before it replaces it) and a build.
+            try write("c 3\n", to: "t", in: dir)
+            for arguments in [["-i", "t"], ["-d", "a", "t"], ["t"]] {
+                let add = try swiftpostmap(["-c", config.path] + arguments, in: dir, input: Data("c 3\n".utf8))
+                #expect(add.status == 1, "\(arguments)")
+                #expect(
+                    add.err
+                        == "swiftpostmap: fatal: t.db is a symbolic link: not writing through it; name the real table"
+                        + " instead\n", "\(arguments)")
+            }
             // Nothing was lost: the link and its table are as they were.
             #expect(
                 try swiftpostmap(["-c", config.path, "-s", "real/src"], in: dir).out.split(separator: "\n").count == 2)

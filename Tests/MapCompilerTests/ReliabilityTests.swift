@@ -157,6 +157,40 @@ struct ReliabilityTests {
         }
     }
 
+    /// A btree whose last leaf page links back to the first makes libdb's cursor return the
+    /// same records forever (postmap -s lists them without end). `-s`, `--verify` and `--diff`
+    /// stop with a fatal message once more records came out than the file can hold.
+    @Test("a table whose pages link in a loop")
+    func pageLoop() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
+            try write(source, to: "b", in: dir)
+            #expect(try swiftpostmap(["-c", config.path, "btree:b"], in: dir).status == 0)
+            let url = dir.appendingPathComponent("b.db")
+            var table = [UInt8](try Data(contentsOf: url))
+            func field(_ offset: Int) -> UInt32 {
+                (0..<4).reduce(UInt32(0)) { $0 | UInt32(table[offset + $1]) << (8 * $1) }
+            }
+            // Leaf pages (type 5): the first has no previous page, the last no next one.
+            let pageSize = Int(field(20))
+            let leaves = stride(from: pageSize, to: table.count, by: pageSize).filter { table[$0 + 25] == 5 }
+            let first = try #require(leaves.first { field($0 + 12) == 0 })
+            let last = try #require(leaves.first { field($0 + 16) == 0 })
+            try #require(first != last)
+            for byte in 0..<4 { table[last + 16 + byte] = UInt8(truncatingIfNeeded: field(first + 8) >> (8 * byte)) }
+            try Data(table).write(to: url)
+            let message =
+                "swiftpostmap: fatal: btree:b.db: damaged file: it yields more records than a file of its size can"
+                + " hold (its pages link in a loop); swiftpostmap --check tells what is wrong with it\n"
+            for arguments in [["-s", "btree:b"], ["--verify", "btree:b"], ["--diff", "btree:b", "b"]] {
+                let result = try swiftpostmap(["-c", config.path] + arguments, in: dir)
+                #expect(result.status == (arguments[0] == "--diff" ? 2 : 1), "\(arguments): \(result.status)")
+                #expect(result.err == message, "\(arguments): \(result.err)")
+            }
+        }
+    }
+
     /// A `--check` worker that crashes is reported as libdb's crash on the file (the
     /// memory-fault guard is not installed in the worker, whose signal is the report).
     @Test("check worker crash is reported as such")

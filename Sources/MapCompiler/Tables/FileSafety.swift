@@ -93,6 +93,11 @@ struct TableFileAttributes {
     var owner: (uid: uid_t, gid: gid_t)?
 }
 
+/// The refusal of a writer (build, `-i`, `-d`) to open a table through a symbolic link.
+func symbolicLinkRefusal(_ tablePath: String) -> FatalError {
+    FatalError("\(tablePath) is a symbolic link: not writing through it; name the real table instead")
+}
+
 /// Writes a table through a temporary file and renames it into place.
 ///
 /// - Parameters:
@@ -120,7 +125,7 @@ func replaceTableAtomically<T>(
         case .symlink:
             // Writing through a link planted at the table's path is how a root-run build is
             // tricked into replacing another file; replacing the link would lose the table.
-            throw FatalError("\(tablePath) is a symbolic link: not writing through it; name the real table instead")
+            throw symbolicLinkRefusal(tablePath)
         }
     }
     var existing = stat()

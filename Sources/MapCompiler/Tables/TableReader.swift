@@ -53,6 +53,8 @@ final class TableReader {
         do {
             acquired = try FileLock.acquire(path: tablePath, exclusive: false, writable: writable)
         } catch {
+            // `-d` opens the table for writing before it replaces it: the same refusal as there.
+            if error.step == .symlink { throw symbolicLinkRefusal(tablePath) }
             throw FatalError("open database \(tablePath): \(systemErrorText(error.code))")
         }
         guard let lock = acquired else {
@@ -166,17 +168,32 @@ final class TableReader {
     }
 
     /// Calls `body` with every record exactly as stored (trailing NUL included).
+    ///
+    /// A damaged file whose pages link in a loop makes libdb's cursor return the same records
+    /// forever, each read making progress (so the stall watchdog never fires). Every record
+    /// takes at least two 2-byte index slots on its page, so a file of N bytes holds at most
+    /// N / 4 records: past that the listing stops with a fatal error.
     func forEachRawRecord(_ body: ([UInt8], [UInt8]) -> Void) throws(FatalError) {
         guard isOpen else { return }
+        var info = stat()
+        let limit = fstat(lock.descriptor, &info) == 0 ? max(Int(info.st_size) / 4, 1) : Int.max
+        var count = 0
         do throws(BerkeleyDBError) {
             try lock.withSharedLock { () throws(BerkeleyDBError) in
                 try handle.forEachRecord { key, value in
+                    count += 1
+                    guard count <= limit else { return false }
                     body(key, value)
                     return true
                 }
             }
         } catch {
             throw FatalError("table \(tableLabel): sequence error: \(error.reason)")
+        }
+        if count > limit {
+            throw FatalError(
+                "\(tableLabel): damaged file: it yields more records than a file of its size can hold (its pages"
+                    + " link in a loop); swiftpostmap --check tells what is wrong with it")
         }
     }
 
