@@ -5,8 +5,11 @@
 # reported: wall time, peak memory (max RSS), table size, and the ratio postmap/swiftpostmap
 # (above 1: swiftpostmap is faster or smaller). Every table is checked with the real postmap:
 # `-s` listings equal, and a sample of keys answered identically by `postmap -q -`.
-# Then, against the largest table: `-q -` with 100,000 keys, one `-q key` process (median of
-# 200), and a btree build. Writes docs/benchmarks.md and, with gnuplot, docs/benchmarks.png.
+# Sizes of 10M and more run one round each (postmap needs about four minutes for 10M). Then,
+# against the 1M table (BENCH_LOOKUP_SIZE; the largest size when that one is not built):
+# `-q -` with 100,000 keys, one `-q key` process (median of 200), and a btree build, and
+# with BENCH_FULL=1 a btree build of 10M too. Writes docs/benchmarks.md and, with gnuplot,
+# docs/benchmarks.png.
 set -euo pipefail
 bin=${1:?usage: bench.sh SWIFTPOSTMAP [DOCS_DIR]}
 docs=${2:-docs}
@@ -37,11 +40,11 @@ PY
 median() { sort -n | awk '{ v[NR] = $0 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 
-# build TYPE SOURCE: alternating rounds; prints "postmap_s postmap_kb swift_s swift_kb"
+# build TYPE SOURCE [ROUNDS]: alternating rounds; prints "postmap_s postmap_kb swift_s swift_kb"
 build() {
-    local type=$1 src=$2 i
+    local type=$1 src=$2 n=${3:-$rounds} i
     : > "$work/p" ; : > "$work/s"
-    for ((i = 0; i < rounds; i++)); do
+    for ((i = 0; i < n; i++)); do
         /usr/bin/time -a -o "$work/p" -f '%e %M' "$postmap" "$type:$src" >/dev/null 2>&1
         /usr/bin/time -a -o "$work/s" -f '%e %M' "$bin" "$type:$src-swift" >/dev/null 2>&1
     done
@@ -63,20 +66,27 @@ plot="$work/plot.dat"
 printf '| entries | type | postmap s | swiftpostmap s | ratio | postmap peak KB | swiftpostmap peak KB | ratio | postmap table B | swiftpostmap table B | Postfix reads it identically |\n|---|---|---|---|---|---|---|---|---|---|---|\n' > "$table"
 : > "$plot"
 last=""
+lookup_size=${BENCH_LOOKUP_SIZE:-1000000}
+lookup_src=""
+largest_src=""
 for n in $sizes; do
     src="$work/src-$n"
     generate "$n" "$src"
     cp "$src" "$src-swift"
-    read -r pt pm st sm < <(build hash "$src")
+    size_rounds=$rounds
+    [ "$n" -ge 10000000 ] && size_rounds=1
+    read -r pt pm st sm < <(build hash "$src" "$size_rounds")
     identical=yes; same hash "$src" || identical=NO
     printf '| %s | hash | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$pt" "$st" "$(ratio "$pt" "$st")" \
         "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")" \
         "$(ratio "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")")" "$identical" | tee -a "$table"
     echo "$n $pt $st $pm $sm" >> "$plot"
-    [ -n "$last" ] && rm -f "$last" "$last"-swift "$last".db "$last"-swift.db
+    [ -n "$last" ] && [ "$last" != "$lookup_src" ] && rm -f "$last" "$last"-swift "$last".db "$last"-swift.db
+    [ "$n" = "$lookup_size" ] && lookup_src=$src
     last=$src
 done
-src=$last
+largest_src=$last
+src=${lookup_src:-$last}
 n=${src##*-}
 single_ms=""
 if [ -n "$src" ]; then
@@ -114,12 +124,21 @@ PY
         echo "| \`-q -\`, 100,000 keys | $pq s | $sq s | $(ratio "$pq" "$sq") |"
         echo "| one \`-q key\` process (median of 200) | $((p1 / 1000)).$(printf %03d $((p1 % 1000))) ms | $((s1 / 1000)).$(printf %03d $((s1 % 1000))) ms | $(ratio "$p1" "$s1") |"
     } | tee -a "$table"
-    # btree at the largest size
-    read -r pt pm st sm < <(build btree "$src")
-    identical=yes; same btree "$src" || identical=NO
-    printf '| %s | btree | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$pt" "$st" "$(ratio "$pt" "$st")" \
-        "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")" \
-        "$(ratio "$(stat -c %s "$src.db")" "$(stat -c %s "$src-swift.db")")" "$identical" | tee -a "$table"
+    # btree at the lookup size, and at the largest when that is larger (one round at 10M)
+    last_btree=""
+    for bsrc in "$src" "$largest_src"; do
+        [ "$bsrc" = "$src" ] || [ "${BENCH_FULL:-0}" = 1 ] || continue
+        [ "$bsrc" = "$last_btree" ] && continue
+        bn=${bsrc##*-}
+        brounds=$rounds
+        [ "$bn" -ge 10000000 ] && brounds=1
+        read -r pt pm st sm < <(build btree "$bsrc" "$brounds")
+        identical=yes; same btree "$bsrc" || identical=NO
+        printf '| %s | btree | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$bn" "$pt" "$st" "$(ratio "$pt" "$st")" \
+            "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$bsrc.db")" "$(stat -c %s "$bsrc-swift.db")" \
+            "$(ratio "$(stat -c %s "$bsrc.db")" "$(stat -c %s "$bsrc-swift.db")")" "$identical" | tee -a "$table"
+        last_btree=$bsrc
+    done
 fi
 
 {
@@ -128,7 +147,7 @@ fi
     echo "\`make bench\` on $(date -u +%Y-%m-%d): $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
         "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release; echo "$PRETTY_NAME")," \
         "postmap from Postfix $(dpkg-query -W -f '${Version}' postfix 2>/dev/null || echo '?')."
-    echo "Medians of $rounds alternating rounds; ratios are postmap / swiftpostmap (above 1: swiftpostmap faster or smaller)."
+    echo "Medians of $rounds alternating rounds (one round for 10M entries); ratios are postmap / swiftpostmap (above 1: swiftpostmap faster or smaller)."
     echo
     cat "$table"
     echo
