@@ -103,6 +103,31 @@ struct MappedHashTableTests {
         }
     }
 
+    @Test("keys that are prefixes of each other, with and without their NUL")
+    func prefixKeys() throws {
+        // libdb's order on a hash page puts the longer of two keys that share a prefix first;
+        // a binary search with the other order misses keys here.
+        var keys: [[UInt8]] = []
+        for stem in ["a", "ab", "abc", "abd", "b", "ba", "baa", "z", "zz", "zzz", "zza", ""] {
+            keys.append(Array(stem.utf8))
+            keys.append(Array(stem.utf8) + [0])
+            keys.append(Array(stem.utf8) + [0, 0])
+        }
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("map.db").path
+            let handle = try DatabaseHandle(path: path, method: .hash, intent: .createExclusive, cacheSize: 1 << 20)
+            for (index, key) in keys.enumerated() {
+                let value = Array("v\(index)".utf8)
+                _ = try key.withUnsafeBytes { k in
+                    try value.withUnsafeBytes { v in try handle.put(key: k, value: v, overwrite: false) }
+                }
+            }
+            try handle.close()
+            try expectSameAnswers(
+                table: path, probes: keys + [Array("abcd".utf8), Array("zzzz".utf8), [0, 0, 0]], context: "prefixes")
+        }
+    }
+
     @Test("tables built in bucket order")
     func bucketOrderedTables() throws {
         let input = entries(count: 20000, seed: 7)

@@ -23,7 +23,8 @@ import Glibc
 ///   bucket follow `next_pgno` (byte 16 of a page; 0 ends the chain).
 /// - A hash page (type 13 at byte 25) has its number at byte 8, its entry count at byte 20
 ///   and a 16-bit offset per entry from byte 26; entries alternate key, value, and entry
-///   `i` ends where entry `i - 1` starts (the page's end for entry 0). An entry's first
+///   `i` ends where entry `i - 1` starts (the page's end for entry 0); keys are in
+///   ascending order (see ``compareKeys(_:_:)``). An entry's first
 ///   byte is its kind: 1, the bytes follow; 3, an off-page item (its first overflow page at
 ///   +4, its length at +8), stored on overflow pages (type 7) of which each holds
 ///   `hf_offset` (byte 22) bytes from byte 26, linked by `next_pgno`.
@@ -164,30 +165,65 @@ final class MappedHashTable {
             guard page.number == pageNumber, page.type == 13 else { return .undecided }
             let entries = page.entryCount
             guard entries % 2 == 0, 26 + 2 * entries <= layout.pageSize else { return .undecided }
-            var index = 0
-            while index < entries {
-                // The offsets alone give an entry's length: only entries of the key's length
-                // (or off-page ones) are read, which spares a cache miss on most of them.
-                let length = page.itemLength(index)
-                guard length == key.count + 1 || length == offPageItemSize else {
-                    index += 2
-                    continue
-                }
-                guard let stored = page.item(index) else { return .undecided }
-                switch matches(stored, key, base: base, layout: layout) {
-                case .some(true):
-                    guard let value = page.item(index + 1) else { return .undecided }
-                    return itemBytes(value, base: base, layout: layout).map { .found($0) } ?? .undecided
-                case .some(false): break
-                case .none: return .undecided
-                }
-                index += 2
+            switch search(page, entries: entries, for: key, base: base, layout: layout) {
+            case .found(let index):
+                guard let value = page.item(index + 1) else { return .undecided }
+                return itemBytes(value, base: base, layout: layout).map { .found($0) } ?? .undecided
+            case .notOnPage: break
+            case .undecided: return .undecided
             }
             let next = page.nextPage
             if next == 0 { return .absent }
             pageNumber = next
         }
         return .undecided
+    }
+
+    private enum PageSearch {
+        /// The key is entry `index`.
+        case found(Int)
+        case notOnPage
+        case undecided
+    }
+
+    /// Finds `key` among a hash page's keys. libdb keeps them sorted (``compareKeys(_:_:)``)
+    /// and looks them up by binary search, and so does this; a page with an off-page key on
+    /// the search path is scanned instead.
+    private func search(
+        _ page: PageView, entries: Int, for key: UnsafeRawBufferPointer, base: UnsafeRawPointer, layout: Layout
+    ) -> PageSearch {
+        var low = 0
+        var high = entries / 2
+        while low < high {
+            let middle = (low + high) / 2
+            guard let stored = page.item(2 * middle) else { return .undecided }
+            guard stored[0] == 1 else { return scan(page, entries: entries, for: key, base: base, layout: layout) }
+            let order = compareKeys(UnsafeRawBufferPointer(rebasing: stored[1...]), key)
+            if order == 0 { return .found(2 * middle) }
+            if order < 0 { low = middle + 1 } else { high = middle }
+        }
+        return .notOnPage
+    }
+
+    /// Every key of the page in turn; only entries of the key's length (or off-page ones)
+    /// are read, as their offsets give their length.
+    private func scan(
+        _ page: PageView, entries: Int, for key: UnsafeRawBufferPointer, base: UnsafeRawPointer, layout: Layout
+    ) -> PageSearch {
+        var index = 0
+        while index < entries {
+            let length = page.itemLength(index)
+            if length == key.count + 1 || length == offPageItemSize {
+                guard let stored = page.item(index) else { return .undecided }
+                switch matches(stored, key, base: base, layout: layout) {
+                case .some(true): return .found(index)
+                case .some(false): break
+                case .none: return .undecided
+                }
+            }
+            index += 2
+        }
+        return .notOnPage
     }
 
     /// Whether the entry `item` is `key`; `nil` when the entry is of a kind not read here.
@@ -236,6 +272,18 @@ final class MappedHashTable {
             return nil
         }
     }
+}
+
+/// libdb's order of keys on a hash page, as its files show it: bytes compared up to the
+/// shorter key, then the longer key first (`ab` before `a`, `a\0` before `a`; a btree's
+/// order is the other way round).
+private func compareKeys(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+    let common = min(a.count, b.count)
+    if common > 0, let left = a.baseAddress, let right = b.baseAddress {
+        let order = memcmp(left, right, common)
+        if order != 0 { return Int(order) }
+    }
+    return b.count - a.count
 }
 
 /// The size of an off-page entry: kind, three unused bytes, first page, length.
