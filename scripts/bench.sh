@@ -63,7 +63,7 @@ same() {
 
 table="$work/table.txt"
 plot="$work/plot.dat"
-printf '| entries | type | postmap s | swiftpostmap s | ratio | postmap peak KB | swiftpostmap peak KB | ratio | postmap table B | swiftpostmap table B | Postfix reads it identically |\n|---|---|---|---|---|---|---|---|---|---|---|\n' > "$table"
+printf '| entries | type | postmap s | swiftpostmap s | ratio | postmap peak KB | swiftpostmap peak KB | ratio | postmap table B | swiftpostmap table B | ratio | Postfix reads it identically |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n' > "$table"
 : > "$plot"
 last=""
 lookup_size=${BENCH_LOOKUP_SIZE:-1000000}
@@ -126,6 +126,11 @@ PY
     } | tee -a "$table"
     # btree at the lookup size, and at the largest when that is larger (one round at 10M)
     last_btree=""
+    {
+        echo
+        printf '| entries | type | postmap s | swiftpostmap s | ratio | postmap peak KB | swiftpostmap peak KB | ratio | postmap table B | swiftpostmap table B | ratio | Postfix reads it identically |\n'
+        printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+    } | tee -a "$table"
     for bsrc in "$src" "$largest_src"; do
         [ "$bsrc" = "$src" ] || [ "${BENCH_FULL:-0}" = 1 ] || continue
         [ "$bsrc" = "$last_btree" ] && continue
