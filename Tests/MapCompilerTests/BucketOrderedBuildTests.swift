@@ -46,6 +46,22 @@ func buildHeldBack(
     return (records, warnings, dropped)
 }
 
+/// Builds through held-back `store` and expects exactly what a build in source order stores
+/// and warns, and no temporary file left behind.
+func expectSameAsSourceOrder(
+    _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], through store: some HeldBackEntries,
+    method: AccessMethod, duplicates: DuplicatePolicy, in directory: URL
+) throws {
+    let ours = try buildHeldBack(input, through: store, method: method, in: directory)
+    let theirs = try sourceOrderResult(input, duplicates: duplicates)
+    #expect(ours.records == theirs.records)
+    #expect(ours.warnings == theirs.warnings)
+    #expect(ours.dropped == (duplicates == .replace ? 0 : theirs.dropped))
+    #expect(ours.dropped > 0 || duplicates == .replace, "the input has duplicates")
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+    #expect(leftovers == ["map.db"], "the spill file is gone")
+}
+
 /// The same entries through the in-memory store that mirrors a source-order build.
 func sourceOrderResult(
     _ input: [(key: [UInt8], value: [UInt8], nul: Bool)], duplicates: DuplicatePolicy
@@ -95,14 +111,8 @@ struct BucketOrderedBuildTests {
             let store = BucketOrderedEntries(
                 handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db", expectedBytes: nil,
                 spillDirectory: directory.path, memoryBudget: memoryBudget)
-            let ours = try buildHeldBack(input, through: store, method: .hash, in: directory)
-            let theirs = try sourceOrderResult(input, duplicates: duplicates)
-            #expect(ours.records == theirs.records)
-            #expect(ours.warnings == theirs.warnings)
-            #expect(ours.dropped == (duplicates == .replace ? 0 : theirs.dropped))
-            #expect(ours.dropped > 0 || duplicates == .replace, "the input has duplicates")
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            #expect(leftovers == ["map.db"], "the spill file is gone")
+            try expectSameAsSourceOrder(
+                input, through: store, method: .hash, duplicates: duplicates, in: directory)
         }
     }
 

@@ -18,14 +18,8 @@ struct KeyOrderedBuildTests {
             let store = KeyOrderedEntries(
                 handling: KeyHandling(), duplicates: duplicates, displayPath: "map.db",
                 spillDirectory: directory.path, memoryBudget: memoryBudget)
-            let ours = try buildHeldBack(input, through: store, method: .btree, in: directory)
-            let theirs = try sourceOrderResult(input, duplicates: duplicates)
-            #expect(ours.records == theirs.records)
-            #expect(ours.warnings == theirs.warnings)
-            #expect(ours.dropped == (duplicates == .replace ? 0 : theirs.dropped))
-            #expect(ours.dropped > 0 || duplicates == .replace, "the input has duplicates")
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            #expect(leftovers == ["map.db"], "the spill file is gone")
+            try expectSameAsSourceOrder(
+                input, through: store, method: .btree, duplicates: duplicates, in: directory)
         }
     }
 

@@ -192,12 +192,8 @@ struct DatabaseHandle: ~Copyable {
     )
         throws(BerkeleyDBError) -> PutOutcome
     {
-        var k = DBT()
-        k.data = UnsafeMutableRawPointer(mutating: key.baseAddress)
-        k.size = UInt32(key.count)
-        var v = DBT()
-        v.data = UnsafeMutableRawPointer(mutating: value.baseAddress)
-        v.size = UInt32(value.count)
+        var k = DBT(borrowing: key)
+        var v = DBT(borrowing: value)
         let rc = db.pointee.put(db, nil, &k, &v, overwrite ? 0 : UInt32(DB_NOOVERWRITE))
         if rc == DB_KEYEXIST { return .keyExists }
         guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .put, path: path) }
@@ -327,12 +323,8 @@ struct AppendCursor: ~Copyable {
     /// The corresponding Berkeley DB call is `DBcursor->put(DB_KEYLAST)`.
     func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(BerkeleyDBError) {
         guard let cursor else { preconditionFailure("Berkeley DB cursor used after close") }
-        var k = DBT()
-        k.data = UnsafeMutableRawPointer(mutating: key.baseAddress)
-        k.size = UInt32(key.count)
-        var v = DBT()
-        v.data = UnsafeMutableRawPointer(mutating: value.baseAddress)
-        v.size = UInt32(value.count)
+        var k = DBT(borrowing: key)
+        var v = DBT(borrowing: value)
         let rc = cursor.pointee.put(cursor, &k, &v, UInt32(DB_KEYLAST))
         guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .put, path: path) }
     }
@@ -382,5 +374,14 @@ public enum BerkeleyDBLibrary {
     public static var version: String {
         guard let text = db_version(nil, nil, nil) else { return "Berkeley DB (unknown version)" }
         return String(cString: text)
+    }
+}
+
+extension DBT {
+    /// A `DBT` that points at `bytes` (libdb only reads through it on a put).
+    fileprivate init(borrowing bytes: UnsafeRawBufferPointer) {
+        self.init()
+        data = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+        size = UInt32(bytes.count)
     }
 }
