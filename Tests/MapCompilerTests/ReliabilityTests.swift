@@ -157,6 +157,43 @@ struct ReliabilityTests {
         }
     }
 
+    /// libdb, reading a hash table whose meta-data page names billions of buckets, writes a
+    /// zero page into the file for each (postmap -s too, until the disk is full). Every mode
+    /// that reads the table refuses it first, and the file stays as it was. The runs are
+    /// under a file-size limit and timeout(1), so a regression fails instead of filling the
+    /// disk or hanging.
+    @Test("a hash table that names impossibly many buckets is refused before libdb grows it")
+    func impossibleBucketCount() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
+            try write(source, to: "h", in: dir)
+            #expect(try run(realPostmap, ["-c", config.path, "hash:h"], in: dir).status == 0)
+            let url = dir.appendingPathComponent("h.db")
+            var table = try Data(contentsOf: url)
+            table.replaceSubrange(72..<76, with: [0x00, 0xFF, 0xFF, 0x7F])  // max_bucket
+            try table.write(to: url)
+            let size = table.count
+            for command in [
+                ["-s", "hash:h"], ["-q", "user1@example1.com", "hash:h"], ["--verify", "hash:h"],
+                ["--diff", "hash:h", "h"],
+            ] {
+                let script = "ulimit -f 20480; exec timeout 60 \"$0\" \"$@\""
+                let result = try run(
+                    "/bin/sh", ["-c", script, swiftpostmapPath, "-c", config.path] + command, in: dir)
+                // --diff exits 2 on trouble, like diff(1); the others 1.
+                #expect(result.status == (command[0] == "--diff" ? 2 : 1), "\(command): \(result)")
+                #expect(
+                    result.err.contains("hash:h.db: damaged file: its meta-data page names 2147483393 buckets"),
+                    "\(command): \(result)")
+                let now = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int
+                #expect(now == size, "\(command): the table was not written")
+            }
+        }
+    }
+
     /// A btree whose last leaf page links back to the first makes libdb's cursor return the
     /// same records forever (postmap -s lists them without end). `-s`, `--verify` and `--diff`
     /// stop with a fatal message once more records came out than the file can hold.

@@ -61,6 +61,11 @@ final class TableReader {
             throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))")
         }
         self.lock = lock
+        if let claimed = impossibleBucketCount(descriptor: lock.descriptor) {
+            throw FatalError(
+                "\(tableLabel): damaged file: its meta-data page names \(claimed.buckets) buckets, more than a file of"
+                    + " \(claimed.pages) pages can hold; swiftpostmap --check tells what is wrong with it")
+        }
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(
                 path: tablePath, method: method, intent: writable ? .readWrite : .read, cacheSize: cacheSize)
@@ -223,6 +228,33 @@ final class TableReader {
         mapped = nil
         handle.closeAfterReading()
     }
+}
+
+/// A hash table whose meta-data page names far more buckets than its file has pages.
+///
+/// libdb, asked only to read such a file, walks the buckets it names and writes a zero page
+/// for each into the file (the real postmap too): a bit flip in `max_bucket` grows the
+/// table by hundreds of megabytes a second until the disk is full. Every bucket has a page
+/// of its own, so a sound file has at least about as many pages as buckets; the bound here
+/// (16 times the pages, plus 65,536) leaves room for the pages libdb reserves ahead.
+///
+/// - Returns: the claimed bucket count and the file's pages, or `nil` when the file is not
+///   such a table (another type, another byte order, too short to tell).
+func impossibleBucketCount(descriptor: Int32) -> (buckets: UInt64, pages: Int)? {
+    var info = stat()
+    guard fstat(descriptor, &info) == 0, info.st_size >= 512 else { return nil }
+    var meta = [UInt8](repeating: 0, count: 96)
+    let read = meta.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 96, 0) }
+    guard read == 96 else { return nil }
+    func word(_ offset: Int) -> UInt32 {
+        meta.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
+    }
+    let pageSize = Int(word(20))
+    guard word(12) == 0x061561, meta[25] == 8, pageSize >= 512, pageSize <= 65536 else { return nil }
+    let pages = Int(info.st_size) / pageSize
+    let buckets = UInt64(word(72)) + 1
+    guard buckets > UInt64(pages) * 16 + 65536 else { return nil }
+    return (buckets, pages)
 }
 
 /// `database NAME.db is older than source file NAME`: the source exists, was changed after
