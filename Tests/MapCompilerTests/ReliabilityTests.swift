@@ -135,10 +135,7 @@ struct ReliabilityTests {
         #expect(oracleInstalled, "the real postmap must be installed under CI")
         guard oracleInstalled else { return }
         try withTemporaryDirectory { dir in
-            let config = try makeConfigDirectory(in: dir)
-            let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
-            try write(source, to: "b", in: dir)
-            #expect(try run(realPostmap, ["-c", config.path, "btree:b"], in: dir).status == 0)
+            let config = try tableByRealPostmap("btree:b", in: dir)
             let url = dir.appendingPathComponent("b.db")
             var table = try Data(contentsOf: url)
             try #require(table.count > 52 * 4096)
@@ -167,10 +164,7 @@ struct ReliabilityTests {
         #expect(oracleInstalled, "the real postmap must be installed under CI")
         guard oracleInstalled else { return }
         try withTemporaryDirectory { dir in
-            let config = try makeConfigDirectory(in: dir)
-            let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
-            try write(source, to: "h", in: dir)
-            #expect(try run(realPostmap, ["-c", config.path, "hash:h"], in: dir).status == 0)
+            let config = try tableByRealPostmap("hash:h", in: dir)
             let url = dir.appendingPathComponent("h.db")
             var table = try Data(contentsOf: url)
             table.replaceSubrange(72..<76, with: [0x00, 0xFF, 0xFF, 0x7F])  // max_bucket
@@ -253,4 +247,15 @@ struct ReliabilityTests {
             #expect(result.out.contains("SIGSEGV in the worker process"), "\(result)")
         }
     }
+}
+
+/// A configuration directory in `dir` and a 3,000-entry table `type:name` written there by
+/// the real postmap from a source of the same name.
+private func tableByRealPostmap(_ map: String, in dir: URL) throws -> URL {
+    let config = try makeConfigDirectory(in: dir)
+    let name = String(map.split(separator: ":").last ?? "")
+    let source = (0..<3000).map { "user\($0)@example\($0 % 7).com\tdest\($0)@example.org\n" }.joined()
+    try write(source, to: name, in: dir)
+    #expect(try run(realPostmap, ["-c", config.path, map], in: dir).status == 0)
+    return config
 }

@@ -29,6 +29,9 @@ struct TableFileHeader: Equatable {
     let lastPage: UInt32
     /// The file is encrypted (Postfix never opens tables with a password).
     let encrypted: Bool
+    /// For a hash file read far enough, the number of buckets its meta-data page names
+    /// (`max_bucket + 1`, at byte 72).
+    let hashBuckets: UInt64?
 
     /// `true` when ``pageSize`` is one libdb can write: a power of two from 512 to 65536.
     var hasValidPageSize: Bool {
@@ -62,6 +65,8 @@ struct TableFileHeader: Equatable {
             pageSize = word(20, swapped: swapped)
             encrypted = bytes[24] != 0
             lastPage = word(32, swapped: swapped)
+            hashBuckets =
+                match.1 == .table(.hash) && bytes.count >= 76 ? UInt64(word(72, swapped: swapped)) + 1 : nil
             return
         }
         return nil

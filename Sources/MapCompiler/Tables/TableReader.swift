@@ -239,20 +239,15 @@ final class TableReader {
 /// (16 times the pages, plus 65,536) leaves room for the pages libdb reserves ahead.
 ///
 /// - Returns: the claimed bucket count and the file's pages, or `nil` when the file is not
-///   such a table (another type, another byte order, too short to tell).
+///   such a table (another type, too short to tell; ``TableFileHeader`` reads the page).
 func impossibleBucketCount(descriptor: Int32) -> (buckets: UInt64, pages: Int)? {
     var info = stat()
-    guard fstat(descriptor, &info) == 0, info.st_size >= 512 else { return nil }
-    var meta = [UInt8](repeating: 0, count: 96)
-    let read = meta.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 96, 0) }
-    guard read == 96 else { return nil }
-    func word(_ offset: Int) -> UInt32 {
-        meta.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
-    }
-    let pageSize = Int(word(20))
-    guard word(12) == 0x061561, meta[25] == 8, pageSize >= 512, pageSize <= 65536 else { return nil }
-    let pages = Int(info.st_size) / pageSize
-    let buckets = UInt64(word(72)) + 1
+    guard fstat(descriptor, &info) == 0 else { return nil }
+    var start = [UInt8](repeating: 0, count: 76)
+    guard start.withUnsafeMutableBytes({ pread(descriptor, $0.baseAddress, 76, 0) }) == 76,
+        let header = TableFileHeader(start), header.hasValidPageSize, let buckets = header.hashBuckets
+    else { return nil }
+    let pages = Int(info.st_size) / Int(header.pageSize)
     guard buckets > UInt64(pages) * 16 + 65536 else { return nil }
     return (buckets, pages)
 }
