@@ -1,5 +1,6 @@
 import Glibc
 import MapCompiler
+import Synchronization
 
 /// Turns a memory fault into a fatal message and exit status 1.
 ///
@@ -11,10 +12,16 @@ import MapCompiler
 /// and exits 1. `--check` reads such files in a separate worker and reports what is wrong.
 ///
 /// The handler runs on its own stack (a fault may be a stack overflow) and only writes a
-/// message prepared beforehand and calls `_exit`, both safe in a signal handler.
+/// message prepared beforehand and calls `_exit`, both safe in a signal handler. Once a
+/// table file is open it also takes SIGABRT: glibc aborts when libdb, misled by a damaged
+/// page, corrupts the heap (seen with `-i` on a mutated btree).
 ///
 /// Other damaged files make libdb loop (postmap hangs on them too): a watchdog thread ends
-/// the run the same way when one libdb read call has not returned for ``stallSeconds``.
+/// the run the same way when one libdb call on a table has not returned for ``stallSeconds``.
+///
+/// The library names each table file before libdb opens it (`ReadProgress.tableWillOpen`),
+/// in every mode that reads an existing table: lookups, listings, `-i`, `-d` and the
+/// validation modes.
 public enum MemoryFaultGuard {
     /// How long one libdb read call may take: a lookup reads a few pages, even on a slow disk.
     public static let stallSeconds = 10
@@ -24,20 +31,29 @@ public enum MemoryFaultGuard {
         prepare(nil)
         let stackSize = 1 << 16
         var stack = stack_t()
-        stack.ss_sp = malloc(stackSize)
+        alternateStack = malloc(stackSize)
+        stack.ss_sp = alternateStack
         stack.ss_size = stackSize
         stack.ss_flags = 0
         if stack.ss_sp != nil { _ = sigaltstack(&stack, nil) }
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { signal in
-            if let message = faultMessage { _ = write(2, message, faultMessageLength) }
+            MessagePair.write(stall: false)
             _exit(1)
         }
         action.sa_flags = SA_ONSTACK | Int32(bitPattern: UInt32(SA_RESETHAND))
         sigemptyset(&action.sa_mask)
         _ = sigaction(SIGSEGV, &action, nil)
         _ = sigaction(SIGBUS, &action, nil)
+        faultAction = action
+        ReadProgress.tableWillOpen = { reading($0) }
     }
+
+    /// The signal stack (kept here: the kernel's reference is not one a leak checker sees).
+    nonisolated(unsafe) private static var alternateStack: UnsafeMutableRawPointer?
+
+    /// The handler, for SIGABRT once a table is open.
+    nonisolated(unsafe) private static var faultAction: sigaction?
 
     /// A thread that looks once a second whether a libdb read call is under way and has been
     /// the same call for ``stallSeconds``.
@@ -61,6 +77,7 @@ public enum MemoryFaultGuard {
         if !watchdogStarted {
             watchdogStarted = true
             startStallWatchdog()
+            if var action = faultAction { _ = sigaction(SIGABRT, &action, nil) }
         }
     }
 
@@ -68,9 +85,20 @@ public enum MemoryFaultGuard {
 
     nonisolated(unsafe) private static var program: String?
 
+    /// The messages prepared for each table named so far, kept for the life of the process
+    /// (a handler may be reading the one published last).
+    nonisolated(unsafe) private static var preparedMessages: [String: UnsafeMutableRawPointer] = [:]
+
+    /// Publishes the messages that name `table`: one buffer holding both texts, swapped in
+    /// with one atomic store, so a handler sees either the old pair or the new one.
     private static func prepare(_ table: String?) {
+        let key = table ?? ""
+        if let buffer = preparedMessages[key] {
+            publishedMessages.store(Int(bitPattern: buffer), ordering: .releasing)
+            return
+        }
         let name = program ?? "swiftpostmap"
-        let text =
+        let fault =
             table.map {
                 "\(name): fatal: \($0): damaged file: reading it made the Berkeley DB library fault;"
                     + " \(name) --check tells what is wrong with it\n"
@@ -81,16 +109,42 @@ public enum MemoryFaultGuard {
                     + " or a stalled disk);"
                     + " \(name) --check tells what is wrong with it\n"
             } ?? "\(name): fatal: a table read did not finish in \(stallSeconds) seconds\n"
-        // The handlers read these; a fault between the stores shows a shorter text. An old
-        // text is never freed: a handler might be reading it.
-        let fault = Array(text.utf8)
-        faultMessageLength = min(faultMessageLength, fault.count)
-        faultMessage = copied(fault)
-        faultMessageLength = fault.count
-        let stallBytes = Array(stall.utf8)
-        stallMessageLength = min(stallMessageLength, stallBytes.count)
-        stallMessage = copied(stallBytes)
-        stallMessageLength = stallBytes.count
+        let buffer = MessagePair.make(fault: Array(fault.utf8), stall: Array(stall.utf8))
+        preparedMessages[key] = buffer
+        publishedMessages.store(Int(bitPattern: buffer), ordering: .releasing)
+    }
+}
+
+/// The address of the published ``MessagePair`` buffer (0 before the first).
+private let publishedMessages = Atomic<Int>(0)
+
+/// One buffer with the fault and the stall message: two lengths, then the two texts.
+private enum MessagePair {
+    static func make(fault: [UInt8], stall: [UInt8]) -> UnsafeMutableRawPointer {
+        let header = 2 * MemoryLayout<Int>.stride
+        let buffer = UnsafeMutableRawPointer.allocate(
+            byteCount: header + fault.count + stall.count, alignment: MemoryLayout<Int>.alignment)
+        buffer.storeBytes(of: fault.count, as: Int.self)
+        buffer.storeBytes(of: stall.count, toByteOffset: MemoryLayout<Int>.stride, as: Int.self)
+        let texts = UnsafeMutableRawBufferPointer(start: buffer + header, count: fault.count + stall.count)
+        (fault + stall).withUnsafeBytes { texts.copyMemory(from: $0) }
+        return buffer
+    }
+
+    /// Writes the published fault (or stall) message to standard error; safe in a signal
+    /// handler (one atomic load, one write).
+    static func write(stall: Bool) {
+        guard let buffer = UnsafeMutableRawPointer(bitPattern: publishedMessages.load(ordering: .acquiring)) else {
+            return
+        }
+        let header = 2 * MemoryLayout<Int>.stride
+        let faultLength = buffer.load(as: Int.self)
+        let stallLength = buffer.load(fromByteOffset: MemoryLayout<Int>.stride, as: Int.self)
+        if stall {
+            _ = Glibc.write(2, buffer + header + faultLength, stallLength)
+        } else {
+            _ = Glibc.write(2, buffer + header, faultLength)
+        }
     }
 }
 
@@ -109,17 +163,6 @@ private func watchForStalls() {
             last = started
         }
     } while sameFor < MemoryFaultGuard.stallSeconds
-    if let message = stallMessage { _ = write(2, message, stallMessageLength) }
+    MessagePair.write(stall: true)
     _exit(1)
 }
-
-private func copied(_ bytes: [UInt8]) -> UnsafeMutablePointer<UInt8> {
-    let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
-    buffer.initialize(from: bytes, count: bytes.count)
-    return buffer
-}
-
-nonisolated(unsafe) private var faultMessage: UnsafeMutablePointer<UInt8>?
-nonisolated(unsafe) private var faultMessageLength = 0
-nonisolated(unsafe) private var stallMessage: UnsafeMutablePointer<UInt8>?
-nonisolated(unsafe) private var stallMessageLength = 0

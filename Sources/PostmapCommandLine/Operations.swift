@@ -60,10 +60,8 @@ struct OperationContext {
     // MARK: Opening tables for reading
 
     func openTable(_ map: MapArgument, writable: Bool = false) throws(FatalError) -> any LookupTable {
-        MemoryFaultGuard.reading("\(map)")
-        let table = try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
-        MemoryFaultGuard.reading(table.tableLabel)
-        return table
+        // A table file announces itself to MemoryFaultGuard (ReadProgress.tableWillOpen).
+        try openLookupTable(map, configuration: config, handling: handling, writable: writable, warn: warn)
     }
 
     // MARK: Query

@@ -44,6 +44,40 @@ struct ReliabilityTests {
         }
     }
 
+    /// A source that is a FIFO, a directory or a device is refused before anything is
+    /// written: postmap waits for a FIFO's writer forever and turns a directory or /dev/null
+    /// into an empty table. Builds, postalias mode and texthash: lookups
+    /// all say so and exit 1, under timeout(1) so that a wait fails instead of hanging.
+    @Test("a FIFO, a directory or a device as the source is refused")
+    func specialSources() throws {
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            #expect(mkfifo(dir.appendingPathComponent("fifo").path, 0o644) == 0)
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent("dir"), withIntermediateDirectories: false)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir.appendingPathComponent("null").path, withDestinationPath: "/dev/null")
+            let kinds = ["fifo": "a FIFO", "dir": "a directory", "null": "a character device"]
+            for (name, kind) in kinds.sorted(by: { $0.key < $1.key }) {
+                let refusal = "open \(name): not a regular file but \(kind); a source must be a regular file\n"
+                for command in [
+                    ["hash:\(name)"], ["btree:\(name)"], ["--aliases", "hash:\(name)"],
+                    ["-q", "k", "texthash:\(name)"],
+                ] {
+                    let result = try run(
+                        "/usr/bin/timeout", ["-s", "KILL", "20", swiftpostmapPath, "-c", config.path] + command, in: dir
+                    )
+                    #expect(result.status == 1, "\(command): \(result)")
+                    #expect(result.err.hasSuffix(refusal), "\(command): \(result)")
+                    #expect(result.err.contains("swiftpostmap: fatal: "), "\(command): \(result)")
+                }
+                #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(name).db").path))
+            }
+            let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".db") }
+            #expect(left.isEmpty, "tables made: \(left)")
+        }
+    }
+
     /// Temporary files of builds whose process is gone are removed by the next build of the
     /// same table; those of a live process, of other tables, and anything not a regular file
     /// are left alone.

@@ -194,7 +194,7 @@ struct DatabaseHandle: ~Copyable {
     {
         var k = DBT(borrowing: key)
         var v = DBT(borrowing: value)
-        let rc = db.pointee.put(db, nil, &k, &v, overwrite ? 0 : UInt32(DB_NOOVERWRITE))
+        let rc = ReadProgress.counting { db.pointee.put(db, nil, &k, &v, overwrite ? 0 : UInt32(DB_NOOVERWRITE)) }
         if rc == DB_KEYEXIST { return .keyExists }
         guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .put, path: path) }
         return .stored
@@ -239,7 +239,7 @@ struct DatabaseHandle: ~Copyable {
             var k = DBT()
             k.data = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
             k.size = UInt32(keyBytes.count)
-            return db.pointee.del(db, nil, &k, 0)
+            return ReadProgress.counting { db.pointee.del(db, nil, &k, 0) }
         }
         if rc == DB_NOTFOUND { return false }
         guard rc == 0 else { throw BerkeleyDBError(code: rc, operation: .delete, path: path) }

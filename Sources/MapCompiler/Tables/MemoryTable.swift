@@ -1,3 +1,5 @@
+import Glibc
+
 /// The map types that live in memory, answered as Postfix answers them: `static:VALUE` (every
 /// key has the value), `inline:{key=value, …}` and `texthash:FILE` (a postmap source read at
 /// open time). They can be queried and (but for static) listed; they cannot be written.
@@ -42,14 +44,14 @@ final class MemoryTable: LookupTable {
                 folding: handling.folding)
         case "texthash":
             if writable { throw FatalError("\(label) map requires O_RDONLY access mode") }
-            let contents: MapContents
-            switch readWholeFile(name) {
-            case .failure(let error): throw FatalError("open database \(name): \(error.text)")
-            case .success:
-                contents = try compileSourceInMemory(
-                    path: name, format: .postmap, handling: handling, duplicates: .ignore, warn: warn
-                ).contents
-            }
+            // Postfix's message when the file cannot be opened; a FIFO or a device is refused
+            // by the compile below (this open does not wait for a FIFO's writer).
+            let probe = Glibc.open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+            guard probe >= 0 else { throw FatalError("open database \(name): \(systemErrorText(errno))") }
+            Glibc.close(probe)
+            let contents = try compileSourceInMemory(
+                path: name, format: .postmap, handling: handling, duplicates: .ignore, warn: warn
+            ).contents
             return MemoryTable(label: label, kind: .records(contents), folding: handling.folding)
         default:
             return nil

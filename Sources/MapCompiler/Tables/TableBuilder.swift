@@ -79,8 +79,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     switch request.input {
     case .file(let path):
         sourceName = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FatalError("open \(path): \(systemErrorText(errno))") }
+        fd = try openSourceFile(path)
     case .standardInput:
         sourceName = "stdin"
         fd = dup(0)
@@ -108,6 +107,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
         // is reported (by libdb, too) as NAME.db and not as the temporary copy.
         var info = stat()
         if stat(tablePath, &info) == 0, info.st_size > 0 {
+            try checkExistingTable(tablePath, label: "\(request.typeName):\(tablePath)")
             do throws(BerkeleyDBError) {
                 try DatabaseHandle(path: tablePath, method: request.method, intent: .read, cacheSize: 131_072).close()
             } catch {
@@ -201,6 +201,7 @@ public func deleteFromTable(
         tablePath: tablePath, copyExisting: true, attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
     ) { temporaryPath, existed throws(FatalError) -> (result: Bool, commit: Bool) in
         guard existed else { throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))") }
+        try checkExistingTable(temporaryPath, label: "\(typeName):\(tablePath)")
         let handle: DatabaseHandle
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(path: temporaryPath, method: method, intent: .update, cacheSize: cacheSize)
@@ -226,6 +227,17 @@ func openDatabaseError(_ error: BerkeleyDBError, tablePath: String) -> FatalErro
     default:
         return FatalError("open database \(tablePath): \(error.reason)")
     }
+}
+
+/// Before `-i` or `-d` hands the existing table at `path` to libdb: names it for the fault
+/// and stall guard, and refuses a hash table that claims impossibly many buckets (libdb
+/// would write pages for each of them).
+private func checkExistingTable(_ path: String, label: String) throws(FatalError) {
+    ReadProgress.tableWillOpen?(label)
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+    guard fd >= 0 else { return }  // libdb's open reports it
+    defer { close(fd) }
+    try refuseImpossibleBucketCount(descriptor: fd, label: label)
 }
 
 /// Parses a source (postmap or postalias syntax) and stores its entries, then, for postalias,

@@ -61,11 +61,8 @@ final class TableReader {
             throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))")
         }
         self.lock = lock
-        if let claimed = impossibleBucketCount(descriptor: lock.descriptor) {
-            throw FatalError(
-                "\(tableLabel): damaged file: its meta-data page names \(claimed.buckets) buckets, more than a file of"
-                    + " \(claimed.pages) pages can hold; swiftpostmap --check tells what is wrong with it")
-        }
+        try refuseImpossibleBucketCount(descriptor: lock.descriptor, label: tableLabel)
+        ReadProgress.tableWillOpen?(tableLabel)
         do throws(BerkeleyDBError) {
             handle = try DatabaseHandle(
                 path: tablePath, method: method, intent: writable ? .readWrite : .read, cacheSize: cacheSize)
@@ -228,6 +225,15 @@ final class TableReader {
         mapped = nil
         handle.closeAfterReading()
     }
+}
+
+/// Refuses a table file that ``impossibleBucketCount(descriptor:)`` finds, before libdb
+/// opens it (`label` names it: `hash:virtual.db`).
+func refuseImpossibleBucketCount(descriptor: Int32, label: String) throws(FatalError) {
+    guard let claimed = impossibleBucketCount(descriptor: descriptor) else { return }
+    throw FatalError(
+        "\(label): damaged file: its meta-data page names \(claimed.buckets) buckets, more than a file of"
+            + " \(claimed.pages) pages can hold; swiftpostmap --check tells what is wrong with it")
 }
 
 /// A hash table whose meta-data page names far more buckets than its file has pages.

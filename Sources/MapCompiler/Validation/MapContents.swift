@@ -109,10 +109,12 @@ func compileSourceInMemory(
     path: String, format: SourceFormat, handling: KeyHandling, duplicates: DuplicatePolicy = .warn,
     hostname: String = "localhost", warn: (Diagnostic) -> Void
 ) throws(FatalError) -> (contents: MapContents, duplicates: [(key: [UInt8], line: Int?)]) {
+    let fd = try openSourceFile(path)
+    defer { close(fd) }
     let bytes: [UInt8]
-    switch readWholeFile(path) {
+    switch readAll(fd: fd) {
     case .success(let content): bytes = content
-    case .failure(let error): throw FatalError("open \(path): \(error.text)")
+    case .failure(let error): throw FatalError("read \(path): \(error.text)")
     }
     return try compileSourceBytes(
         bytes, path: path, format: format, handling: handling, duplicates: duplicates, hostname: hostname, warn: warn)
