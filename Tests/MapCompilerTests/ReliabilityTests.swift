@@ -71,6 +71,11 @@ struct ReliabilityTests {
                     #expect(result.err.hasSuffix(refusal), "\(command): \(result)")
                     #expect(result.err.contains("swiftpostmap: fatal: "), "\(command): \(result)")
                 }
+                let lint = try run(
+                    "/usr/bin/timeout", ["-s", "KILL", "20", swiftpostmapPath, "-c", config.path, "--lint", name],
+                    in: dir)
+                #expect(lint.status == 1, "--lint: \(lint)")
+                #expect(lint.out.contains("cannot open \(name): not a regular file but \(kind)"), "--lint: \(lint)")
                 #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(name).db").path))
             }
             let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".db") }

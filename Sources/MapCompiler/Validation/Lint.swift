@@ -1,3 +1,5 @@
+import Glibc
+
 /// `--lint`: the syntax rules every source gets, and the virtual(8) mailbox rules.
 
 /// One entry as the linter sees it: where it is and what it stores.
@@ -26,7 +28,17 @@ struct SourceSyntaxRules {
     /// `unreadable` finding) when the file cannot be read.
     func run(into findings: inout [LintFinding]) -> [LintEntry]? {
         let bytes: [UInt8]
-        switch readWholeFile(path) {
+        let fd: Int32
+        do throws(FatalError) {
+            fd = try openSourceFile(path)  // a FIFO or a device is refused, not waited on
+        } catch {
+            let message = String(decoding: error.text, as: UTF8.self)
+            let reason = message.hasPrefix("open \(path): ") ? String(message.dropFirst(path.count + 7)) : message
+            findings.append(finding(0, 0, .error, .unreadable, "cannot open \(path): \(reason)"))
+            return nil
+        }
+        defer { close(fd) }
+        switch readAll(fd: fd) {
         case .success(let content): bytes = content
         case .failure(let error):
             findings.append(finding(0, 0, .error, .unreadable, "cannot open \(path): \(error.text)"))
