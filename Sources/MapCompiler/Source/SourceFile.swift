@@ -9,24 +9,47 @@ import Glibc
 /// before anything is written. The open itself does not block (`O_NONBLOCK`, dropped again
 /// once the file is known to be regular) and never makes a terminal the controlling one.
 ///
-/// - Returns: the descriptor; the caller closes it.
-/// - Throws: `open PATH: REASON` when the file cannot be opened, or is not a regular file.
-func openSourceFile(_ path: String) throws(FatalError) -> Int32 {
+/// - Returns: the descriptor (the caller closes it), or why there is none.
+func openSourceFile(_ path: String) -> Result<Int32, SourceOpenFailure> {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-    guard fd >= 0 else { throw FatalError("open \(path): \(systemErrorText(errno))") }
+    guard fd >= 0 else { return .failure(.system(errno)) }
     var info = stat()
     guard fstat(fd, &info) == 0 else {
         let code = errno
         close(fd)
-        throw FatalError("open \(path): \(systemErrorText(code))")
+        return .failure(.system(code))
     }
     if let kind = nonRegularFileKind(info.st_mode) {
         close(fd)
-        throw FatalError("open \(path): not a regular file but \(kind); a source must be a regular file")
+        return .failure(.notRegular(kind))
     }
     let flags = fcntl(fd, F_GETFL)
     if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
-    return fd
+    return .success(fd)
+}
+
+/// Why a source could not be opened; each caller puts the reason in its own message.
+enum SourceOpenFailure: Error {
+    /// open(2) or fstat(2) failed with this errno.
+    case system(Int32)
+    /// The file is a FIFO, a directory, a device…
+    case notRegular(String)
+
+    /// `No such file or directory`, or `not a regular file but a FIFO; …`.
+    var reason: String {
+        switch self {
+        case .system(let code): return systemErrorText(code)
+        case .notRegular(let kind): return "not a regular file but \(kind); a source must be a regular file"
+        }
+    }
+}
+
+/// ``openSourceFile(_:)`` for a build: `open PATH: REASON` when it fails.
+func openSourceFileOrFail(_ path: String) throws(FatalError) -> Int32 {
+    switch openSourceFile(path) {
+    case .success(let fd): return fd
+    case .failure(let failure): throw FatalError("open \(path): \(failure.reason)")
+    }
 }
 
 /// What a file of `mode` is, when it is not a regular file (`a FIFO`, `a directory`, …).

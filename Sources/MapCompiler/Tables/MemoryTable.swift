@@ -45,10 +45,10 @@ final class MemoryTable: LookupTable {
         case "texthash":
             if writable { throw FatalError("\(label) map requires O_RDONLY access mode") }
             // Postfix's message when the file cannot be opened; a FIFO or a device is refused
-            // by the compile below (this open does not wait for a FIFO's writer).
-            let probe = Glibc.open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-            guard probe >= 0 else { throw FatalError("open database \(name): \(systemErrorText(errno))") }
-            Glibc.close(probe)
+            // by the compile below, in the words of a build.
+            if case .failure(.system(let code)) = openSourceFile(name).map({ Glibc.close($0) }) {
+                throw FatalError("open database \(name): \(systemErrorText(code))")
+            }
             let contents = try compileSourceInMemory(
                 path: name, format: .postmap, handling: handling, duplicates: .ignore, warn: warn
             ).contents

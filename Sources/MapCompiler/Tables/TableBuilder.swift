@@ -79,7 +79,7 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     switch request.input {
     case .file(let path):
         sourceName = path
-        fd = try openSourceFile(path)
+        fd = try openSourceFileOrFail(path)
     case .standardInput:
         sourceName = "stdin"
         fd = dup(0)

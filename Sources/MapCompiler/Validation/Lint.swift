@@ -29,12 +29,10 @@ struct SourceSyntaxRules {
     func run(into findings: inout [LintFinding]) -> [LintEntry]? {
         let bytes: [UInt8]
         let fd: Int32
-        do throws(FatalError) {
-            fd = try openSourceFile(path)  // a FIFO or a device is refused, not waited on
-        } catch {
-            let message = String(decoding: error.text, as: UTF8.self)
-            let reason = message.hasPrefix("open \(path): ") ? String(message.dropFirst(path.count + 7)) : message
-            findings.append(finding(0, 0, .error, .unreadable, "cannot open \(path): \(reason)"))
+        switch openSourceFile(path) {  // a FIFO or a device is refused, not waited on
+        case .success(let descriptor): fd = descriptor
+        case .failure(let failure):
+            findings.append(finding(0, 0, .error, .unreadable, "cannot open \(path): \(failure.reason)"))
             return nil
         }
         defer { close(fd) }

@@ -109,7 +109,7 @@ func compileSourceInMemory(
     path: String, format: SourceFormat, handling: KeyHandling, duplicates: DuplicatePolicy = .warn,
     hostname: String = "localhost", warn: (Diagnostic) -> Void
 ) throws(FatalError) -> (contents: MapContents, duplicates: [(key: [UInt8], line: Int?)]) {
-    let fd = try openSourceFile(path)
+    let fd = try openSourceFileOrFail(path)
     defer { close(fd) }
     let bytes: [UInt8]
     switch readAll(fd: fd) {
