@@ -94,22 +94,43 @@ func runCheckWorker(path: String) -> Int32 {
     return 0
 }
 
-/// No core files from a worker that crashes on a hostile file; an address-space limit (16
-/// times the file's size, at least 1 GiB) so a bogus length in a page cannot make libdb
-/// allocate without bound; a processor-time limit (a minute, plus a second per megabyte)
-/// against a loop that keeps reporting; and the worker ends when its parent does.
+/// No core files from a worker that crashes on a hostile file; an address-space limit (what
+/// the worker has mapped already, plus 16 times the file's size, at least 1 GiB) so a bogus
+/// length in a page cannot make libdb allocate without bound; a processor-time limit (a
+/// minute, plus a second per megabyte) against a loop that keeps reporting; and the worker
+/// ends when its parent does.
 private func limitWorkerResources(path: String) {
     exitWhenOrphaned()
     var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
     _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
     var info = stat()
     let size = stat(path, &info) == 0 ? UInt64(max(info.st_size, 0)) : 0
-    let bound = max(UInt64(1) << 30, size.multipliedReportingOverflow(by: 16).partialValue)
-    var memory = rlimit(rlim_cur: rlim_t(bound), rlim_max: rlim_t(bound))
+    let growth = max(UInt64(1) << 30, size.multipliedReportingOverflow(by: 16).partialValue)
+    // Counted from the address space already mapped: a build with AddressSanitizer has
+    // reserved terabytes for its shadow memory before the first line runs.
+    let bound = mappedAddressSpace().addingReportingOverflow(growth)
+    let limit = bound.overflow ? UInt64.max : bound.partialValue
+    var memory = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
     _ = setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &memory)
     let seconds = rlim_t(60 + size / 1_048_576)
     var processor = rlimit(rlim_cur: seconds, rlim_max: seconds + 5)
     _ = setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &processor)
+}
+
+/// The process's mapped address space in bytes (the first field of `/proc/self/statm`, in
+/// pages), or 0 when it cannot be read.
+private func mappedAddressSpace() -> UInt64 {
+    let descriptor = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return 0 }
+    defer { close(descriptor) }
+    var buffer = [UInt8](repeating: 0, count: 128)
+    let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+    guard count > 0 else { return 0 }
+    let pages = buffer[..<count].prefix { $0 >= 0x30 && $0 <= 0x39 }.reduce(UInt64(0)) {
+        $0.multipliedReportingOverflow(by: 10).partialValue &+ UInt64($1 - 0x30)
+    }
+    let pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 1))
+    return pages.multipliedReportingOverflow(by: pageSize).partialValue
 }
 
 /// Starts a thread that ends the worker as soon as its parent is gone (killed, say, by a CI
