@@ -11,6 +11,8 @@ SHELL := /bin/bash
 #   make reliability  README's promises against the release binary (as root, 10-20 minutes):
 #                kills during rebuilds, full disk and ulimit -f, 1,000 damaged tables,
 #                readers and writers at once, symlinks/permissions/ownership
+#   make sanitize  the whole test suite under AddressSanitizer and ThreadSanitizer
+#                (SANITIZERS=address or thread for one); fails on any sanitizer report
 #
 # Debian packages are installed with apt-get when missing (run as root).
 
@@ -30,7 +32,7 @@ BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
 
-.PHONY: all deps bench-deps static-libs fuzz reliability build build-debug test example demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps static-libs fuzz reliability sanitize build build-debug test example demo lint format bench clean casefold-table
 
 all: build
 
@@ -79,6 +81,10 @@ bench: bench-deps static-libs
 
 reliability: build
 	@scripts/reliability.sh $(CURDIR)/$(BIN_RELEASE)
+
+SANITIZERS ?= address thread
+sanitize: build
+	@scripts/sanitize.sh $(SANITIZERS)
 
 casefold-table:
 	scripts/install-deps.sh unicode-data

@@ -193,6 +193,7 @@ struct EndToEndTests {
             reader.arguments = ["-c", script]
             reader.currentDirectoryURL = dir
             reader.environment = ["BIN": readerBinary, "MAIL_CONFIG": config.path, "PATH": "/usr/bin:/bin"]
+                .merging(sanitizerEnvironment) { _, passed in passed }
             let output = Pipe()
             reader.standardOutput = output
             try reader.run()

@@ -44,6 +44,12 @@ struct ProcessResult: Equatable, CustomStringConvertible {
     var description: String { "status \(status)\nstdout: \(out.debugDescription)\nstderr: \(err.debugDescription)" }
 }
 
+/// The sanitizer settings of this test run (`make sanitize`), passed through to every
+/// program a test runs.
+let sanitizerEnvironment: [String: String] = ProcessInfo.processInfo.environment.filter {
+    ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"].contains($0.key)
+}
+
 /// Runs `executable` with `arguments` in `directory`, feeding `input` on standard input.
 @discardableResult
 func run(
@@ -66,6 +72,9 @@ func run(
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = directory }
     var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"]
+    // `make sanitize` sets where the sanitizers write their reports; the programs run
+    // under test must report there too, or an error in a child would go unnoticed.
+    env.merge(sanitizerEnvironment) { _, passed in passed }
     for (key, value) in environment { env[key] = value }
     process.environment = env
     // Files instead of pipes: no reader threads, no pipe-buffer deadlocks.
