@@ -26,14 +26,10 @@ for sanitizer in "$@"; do
     # worker that must die by the signal it got), so the sanitizer leaves those signals alone.
     options="log_path=$reports/report:log_exe_name=1:handle_segv=0:handle_sigbus=0:handle_abort=0"
     case $sanitizer in
-    address) export ASAN_OPTIONS="$options:detect_leaks=1:fast_unwind_on_malloc=0:strict_string_checks=1:check_initialization_order=1"
+    address) export ASAN_OPTIONS="$options:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
              export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0" ;;
     thread) export TSAN_OPTIONS="$options:halt_on_error=0:second_deadlock_stack=1" ;;
     esac
-    # Full stacks on every allocation (so a leak is traced through libdb's frames, which
-    # have no frame pointers) make allocation-heavy code slow: the in-process fuzzing runs
-    # 300 inputs here (make fuzz runs a million without sanitizers).
-    export SWIFTPOSTMAP_FUZZ_COUNT=${SWIFTPOSTMAP_FUZZ_COUNT:-300}
     log="$scratch/test.log"
     echo "== $sanitizer: testing (log $log)"
     SWIFTPOSTMAP_BIN="$scratch/debug/swiftpostmap" SWIFTPOSTMAP_RELEASE_BIN="$release_bin" \
