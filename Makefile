@@ -17,16 +17,16 @@ SHELL := /bin/bash
 # Debian packages are installed with apt-get when missing (run as root).
 
 SWIFT        ?= swift
-# The release binary links the Swift runtime, libdb and the C++ runtime statically and
-# needs only glibc (libc, libm, libgcc_s): it starts faster than postmap and can be copied
-# onto a mail server that has neither Swift nor libdb. glibc stays shared, because a static
-# glibc crashes in the NSS modules (libnss_systemd) that getpwnam loads. The linker takes a
-# library from the first directory that has it, so STATIC_LIBS, holding only the archives,
-# makes `-ldb` and `-lstdc++` static.
+# The release binary links the Swift runtime, libdb, liblmdb, tinycdb and the C++ runtime
+# statically and needs only glibc (libc, libm, libgcc_s): it starts faster than postmap and
+# can be copied onto a mail server that has neither Swift nor those libraries. glibc stays
+# shared, because a static glibc crashes in the NSS modules (libnss_systemd) that getpwnam
+# loads. The linker takes a library from the first directory that has it, so STATIC_LIBS,
+# holding only the archives, makes `-ldb`, `-llmdb`, `-lcdb` and `-lstdc++` static.
 STATIC_LIBS  := $(CURDIR)/.build/static-libs
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -L$(STATIC_LIBS)
 CONFIG       ?= release
-PACKAGES     := libdb-dev libstdc++-12-dev db-util postfix
+PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libstdc++-12-dev db-util postfix postfix-lmdb postfix-cdb
 BENCH_PACKAGES := time gnuplot-nox
 BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
@@ -47,11 +47,11 @@ build: deps static-libs
 
 static-libs: deps
 	@mkdir -p $(STATIC_LIBS)
-	@cxx=$$(clang -print-file-name=libstdc++.a); db=$$(clang -print-file-name=libdb.a); \
-	  for f in "$$cxx" "$$db"; do \
-	    [ -f "$$f" ] || { echo "make: $$f not found (libstdc++-12-dev, libdb-dev)" >&2; exit 1; }; \
-	  done; \
-	  ln -sf "$$cxx" $(STATIC_LIBS)/libstdc++.a; ln -sf "$$db" $(STATIC_LIBS)/libdb.a
+	@for lib in libstdc++ libdb liblmdb libcdb; do \
+	  f=$$(clang -print-file-name=$$lib.a); \
+	  [ -f "$$f" ] || { echo "make: $$lib.a not found (libstdc++-12-dev, libdb-dev, liblmdb-dev, libcdb-dev)" >&2; exit 1; }; \
+	  ln -sf "$$f" $(STATIC_LIBS)/$$lib.a; \
+	done
 
 build-debug: deps
 	$(SWIFT) build

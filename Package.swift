@@ -12,9 +12,17 @@ let package = Package(
             name: "CBerkeleyDB",
             providers: [.apt(["libdb-dev"])]
         ),
+        .systemLibrary(
+            name: "CLMDB",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .systemLibrary(
+            name: "CTinyCDB",
+            providers: [.apt(["libcdb-dev"])]
+        ),
         .target(
             name: "MapCompiler",
-            dependencies: ["CBerkeleyDB"]
+            dependencies: ["CBerkeleyDB", "CLMDB", "CTinyCDB"]
         ),
         .target(
             name: "PostmapCommandLine",

@@ -28,6 +28,9 @@ public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
     /// The table file Postfix uses for hash and btree maps.
     public var tablePath: String { name + ".db" }
 
+    /// The table file of a `table` map: `NAME.db`, `NAME.lmdb` or `NAME.cdb`.
+    public func tablePath(for table: TableType) -> String { name + table.fileSuffix }
+
     /// The operand as typed: `TYPE:NAME`, or `NAME`.
     public var description: String {
         explicitType.map { "\($0):\(name)" } ?? name
@@ -36,19 +39,21 @@ public struct MapArgument: Sendable, Equatable, CustomStringConvertible {
 
 /// What swiftpostmap knows about a map type it may be asked for.
 public enum MapTypeSupport: Equatable, Sendable {
-    /// A Berkeley DB type swiftpostmap reads and writes.
-    case berkeley(AccessMethod)
+    /// An indexed table type swiftpostmap reads and writes (hash, btree, lmdb, cdb).
+    case indexed(TableType)
     /// A type Postfix knows but cannot create in bulk (regexp, pcre, cidr, …).
     case noBulkCreate
     /// A type Postfix (on Debian) provides through a plug-in package swiftpostmap does not
-    /// implement (cdb, lmdb, …), or a type nobody knows.
+    /// implement (mysql, ldap, …), or a type nobody knows.
     case unsupported
 
     /// What swiftpostmap knows about the map type named `type` (`hash`, `regexp`, …).
     public init(type: String) {
         switch type {
-        case "hash": self = .berkeley(.hash)
-        case "btree": self = .berkeley(.btree)
+        case "hash": self = .indexed(.hash)
+        case "btree": self = .indexed(.btree)
+        case "lmdb": self = .indexed(.lmdb)
+        case "cdb": self = .indexed(.cdb)
         case "regexp", "pcre", "cidr", "static", "inline", "pipemap", "union", "texthash",
             "randmap", "environ", "internal", "unix", "nis", "tcp", "socketmap", "unionmap",
             "fail":

@@ -50,6 +50,11 @@ public enum ExtensionMode: Sendable, Equatable {
     case resolve
     /// `--test FILE`: expectations checked against the maps.
     case test(String)
+    /// `--scan-config`: the Berkeley DB tables a configuration refers to.
+    case scanConfig
+    /// `--sync`: compile every table of a configuration that does not hold what its source
+    /// compiles to.
+    case sync
     /// `--help`: a summary of the command line.
     case help
     /// `--version`: swiftpostmap's version and the Berkeley DB it is linked with.
@@ -81,6 +86,10 @@ public struct ExtensionOptions: Sendable, Equatable {
     public var consultPasswd = false
     /// `--map-kind KIND` for `--lint`, instead of guessing from main.cf or the file name.
     public var mapKind: MapKind? = nil
+    /// `--dry-run` for `--sync`: list what would be built, build nothing.
+    public var dryRun = false
+    /// `--to lmdb|cdb` for `--sync`: build the Berkeley DB tables as this type instead.
+    public var syncTarget: TableType? = nil
 
     /// No extension options.
     public init() {}
@@ -311,7 +320,8 @@ private func parseLongOption(
     func setMode(_ mode: ExtensionMode) throws(CommandLineError) {
         if options.extensions.mode != .none && options.extensions.mode != mode {
             throw CommandLineError.badLongOption(
-                "specify only one of --lint --verify --check --diff --resolve --test --help --version")
+                "specify only one of --lint --verify --check --diff --resolve --test --scan-config --sync --help"
+                    + " --version")
         }
         options.extensions.mode = mode
     }
@@ -324,6 +334,15 @@ private func parseLongOption(
     case "--resolve": try setMode(.resolve)
     case "--test": try setMode(.test(try value()))
     case "--check-worker": try setMode(.checkWorker(try value()))
+    case "--scan-config": try setMode(.scanConfig)
+    case "--sync": try setMode(.sync)
+    case "--dry-run": options.extensions.dryRun = true
+    case "--to":
+        let text = try value()
+        guard let target = TableType(rawValue: text), target == .lmdb || target == .cdb else {
+            throw CommandLineError.badLongOption("--to takes lmdb or cdb, not \(text)")
+        }
+        options.extensions.syncTarget = target
     case "--help": try setMode(.help)
     case "--version": try setMode(.version)
     case "--json": options.extensions.json = true

@@ -1,3 +1,4 @@
+import Glibc
 import MapCompiler
 
 /// `--verify` and `--diff`: differences between maps (``MapDifference``), printed as
@@ -8,30 +9,30 @@ extension ExtensionCommands {
     func verify(_ operand: String, json: Bool) throws(FatalError) -> Int32 {
         let map = MapArgument(operand)
         let type = map.type(default: context.defaultType)
-        guard case .berkeley(let method) = MapTypeSupport(type: type) else {
+        guard case .indexed(let table) = MapTypeSupport(type: type) else {
             throw FatalError("unsupported dictionary type: \(type)")
         }
-        var ignored: [Diagnostic] = []
-        let expected = try MapContents.compile(
-            source: map.name, format: context.personality == .postalias ? .postalias : .postmap,
-            handling: context.handling, duplicates: context.options.duplicates,
-            hostname: context.personality == .postalias ? (try context.config.myhostname()) : "localhost",
-            warn: { ignored.append($0) })
-        let actual = try MapContents.read(
-            table: map.tablePath, method: method, typeName: type, handling: context.handling, warn: context.warn)
-        let changes = MapDifference.compute(
-            from: expected, to: actual, ignoringKeys: context.personality == .postalias ? ["YP_LAST_MODIFIED"] : [])
+        let tablePath = map.tablePath(for: table)
+        guard
+            let (expected, changes) = try sourceTableDifferences(
+                name: map.name, table: table, format: context.personality == .postalias ? .postalias : .postmap,
+                handling: context.handling, duplicates: context.options.duplicates,
+                hostname: context.personality == .postalias ? (try context.config.myhostname()) : "localhost",
+                warn: context.warn)
+        else {
+            throw FatalError("open database \(tablePath): \(String(cString: strerror(ENOENT)))")
+        }
         // Printed as a diff from the source (what a build would store) to the table.
         if !json && !changes.isEmpty {
-            context.output.standardOutput(Array("--- \(map.name) (source)\n+++ \(map.tablePath) (table)\n".utf8))
+            context.output.standardOutput(Array("--- \(map.name) (source)\n+++ \(tablePath) (table)\n".utf8))
         }
         var out = DifferencePrinter(json: json, output: context.output)
         for change in changes { out.print(change) }
         if !json {
             let verdict =
                 changes.isEmpty
-                ? "\(map.tablePath): up to date with \(map.name) (\(expected.records.count) entries)"
-                : "\(map.tablePath): \(changes.count) difference(s) from \(map.name)"
+                ? "\(tablePath): up to date with \(map.name) (\(expected.records.count) entries)"
+                : "\(tablePath): \(changes.count) difference(s) from \(map.name)"
             context.output.standardError(verdict)
         }
         return changes.isEmpty ? 0 : 1

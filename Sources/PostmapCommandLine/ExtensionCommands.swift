@@ -30,12 +30,20 @@ struct ExtensionCommands {
             return try runResolve(addresses: operands, options: options, context: context)
         case .test(let file):
             return try runExpectations(file: file, options: options, context: context)
+        case .scanConfig:
+            guard operands.isEmpty else { throw FatalError("usage: --scan-config [-c DIR]") }
+            return try scanConfiguration(json: options.json)
+        case .sync:
+            guard operands.isEmpty else { throw FatalError("usage: --sync [--dry-run] [--to lmdb|cdb] [-c DIR]") }
+            return try synchronize(dryRun: options.dryRun, target: options.syncTarget, json: options.json)
         case .help:
             context.output.standardOutput(Array(helpText(program: "swiftpostmap").utf8))
             return 0
         case .version:
             context.output.standardOutput(
-                Array("swiftpostmap \(swiftpostmapVersion) (\(BerkeleyDBLibrary.version))\n".utf8))
+                Array(
+                    "swiftpostmap \(swiftpostmapVersion) (\(BerkeleyDBLibrary.version); \(LMDBLibrary.version); tinycdb)\n"
+                        .utf8))
             return 0
         }
     }
@@ -60,7 +68,12 @@ func helpText(program: String) -> String {
                                                   check an expectations file
       --verify [type:]file                        the table holds what the source compiles to
       --diff MAP MAP                              the records two maps differ in (0 same, 1 differ, 2 trouble)
-      --check file.db...                          integrity of table files
+      --check TABLE...                            integrity of table files (NAME.db, NAME.lmdb,
+                                                  NAME.cdb, or type:NAME)
+      --scan-config [-c DIR]                      the Berkeley DB tables main.cf and master.cf
+                                                  name (exit 1 while any remains)
+      --sync [--dry-run] [--to lmdb|cdb] [-c DIR] compile every table of the configuration
+                                                  that does not hold what its source compiles to
       --help, --version
 
     Options of the validation modes:
@@ -69,8 +82,9 @@ func helpText(program: String) -> String {
       --passwd                 local users are this machine's passwd users (run on the server)
       --kind KIND              what a linted map is: \(MapKind.allCases.map(\.rawValue).joined(separator: ", "))
 
-    A MAP is a source file (compiled in memory), NAME.db, or type:NAME (NAME.db, or the source
-    NAME when there is no table). Exit status: 0 fine, 1 a finding, failure or fatal error.
+    A MAP is a source file (compiled in memory), NAME.db, or type:NAME (hash, btree, lmdb, cdb:
+    the table NAME.db, NAME.lmdb or NAME.cdb, or the source NAME when there is no table).
+    Exit status: 0 fine, 1 a finding, failure or fatal error.
 
     """
 }

@@ -18,23 +18,26 @@ struct OperationContext {
 
     func build(_ map: MapArgument) throws(FatalError) {
         let type = map.type(default: defaultType)
-        let method: AccessMethod
+        let table: TableType
         switch MapTypeSupport(type: type) {
-        case .berkeley(let m):
-            method = m
+        case .indexed(let indexed):
+            table = indexed
         case let other:
             // postmap opens the source before it looks at the type.
             if !options.incremental { try checkSourceReadable(map.name) }
             throw buildTypeError(type: type, map: map, support: other)
         }
+        // A cdb file is written whole: postmap's cdb driver refuses to open one for -i.
+        if table == .cdb && options.incremental { throw FatalError(cdbIncrementalRefusal) }
         var request = BuildRequest(
-            method: method, typeName: type, name: map.name,
+            table: table, typeName: type, name: map.name,
             input: options.incremental ? .standardInput : .file(map.name))
         request.format = personality == .postalias ? .postalias : .postmap
         request.handling = handling
         request.duplicates = options.duplicates
         request.incremental = options.incremental
         request.cacheSize = try config.createBufferSize()
+        request.lmdbMapSize = try config.lmdbMapSize()
         request.deriveModeFromSource = options.derivePermissions
         request.keepCallerOwnership = options.keepCallerOwnership
         request.base64Files = options.base64Files
@@ -157,6 +160,11 @@ struct OperationContext {
     /// `-s`: every record of the map, in the table's order.
     func list(_ map: MapArgument) throws(FatalError) {
         let table = try openTable(map)
+        if case .indexed(.cdb) = MapTypeSupport(type: map.type(default: defaultType)) {
+            // Postfix 3.7's cdb driver (Debian 12) cannot list a table.
+            table.close()
+            throw FatalError("table \(table.tableLabel): sequence operation is not supported")
+        }
         defer { table.close() }
         let separator: [UInt8] = personality == .postalias ? [UInt8(ascii: ":"), 0x09] : [0x09]
         try table.forEachRecord(warn: warn) { key, value in
@@ -193,9 +201,9 @@ struct OperationContext {
     private func deleteKeys(_ keys: [[UInt8]], from map: MapArgument) throws(FatalError) -> Bool {
         // Open once to report a missing or foreign table exactly as a reader would.
         try openTable(map, writable: true).close()
-        guard case .berkeley(let method) = MapTypeSupport(type: map.type(default: defaultType)) else { return false }
+        guard case .indexed(let table) = MapTypeSupport(type: map.type(default: defaultType)) else { return false }
         return try deleteFromTable(
-            method: method, typeName: map.type(default: defaultType), name: map.name, keys: keys,
+            table: table, typeName: map.type(default: defaultType), name: map.name, keys: keys,
             handling: handling, cacheSize: try config.readBufferSize(), warn: warn)
     }
 

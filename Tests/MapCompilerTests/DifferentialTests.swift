@@ -36,6 +36,31 @@ struct DifferentialTests {
         #expect(compared == Self.count)
     }
 
+    /// The same comparison for lmdb and cdb tables (Debian's postfix-lmdb and postfix-cdb are
+    /// the oracle): real `postmap -s` (lmdb) and `postmap -q -` read both tables alike, and a
+    /// cdb file is byte for byte the one postmap writes (both go through tinycdb in source
+    /// order).
+    @Test("random sources compile to lmdb and cdb tables postmap reads identically")
+    func randomSourcesLMDBAndCDB() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        var generator = SeededGenerator(seed: Self.seed &+ 1)
+        var compared = 0
+        try withTemporaryDirectory { root in
+            let config = try makeConfigDirectory(in: root.appendingPathComponent("utf8"))
+            for index in 0..<max(Self.count / 3, 1) {
+                let source = SourceGenerator.makeSource(using: &generator)
+                let options = SourceGenerator.makeOptions(using: &generator)
+                let type = Bool.random(using: &generator) ? "lmdb" : "cdb"
+                let keys = SourceGenerator.queryKeys(for: source, using: &generator)
+                try compare(
+                    index: index, source: source, options: options, type: type, config: config, keys: keys, root: root)
+                compared += 1
+            }
+        }
+        #expect(compared == max(Self.count / 3, 1))
+    }
+
     /// `-q -` holds the tables' shared locks for runs of keys instead of around each lookup.
     /// Thousands of keys across many runs, a second map first needed in the middle of a run
     /// (and then, missing, stopping the query there), empty values and absent keys: stdout,
@@ -106,6 +131,11 @@ struct DifferentialTests {
         #expect(realQueryOfOurs == realQueryOfTheirs, "real -q - on both tables, \(context)")
         let ourQueryOfTheirs = try swiftpostmap(query, in: theirs, input: keys, argv0: "postmap")
         #expect(ourQueryOfTheirs == realQueryOfTheirs, "our -q - on postmap's table, \(context)")
+        if type == "cdb" {
+            let theirFile = try? Data(contentsOf: theirs.appendingPathComponent("map.cdb"))
+            let ourFile = try? Data(contentsOf: ours.appendingPathComponent("map.cdb"))
+            #expect(ourFile == theirFile, "cdb file bytes, \(context)")
+        }
     }
 }
 

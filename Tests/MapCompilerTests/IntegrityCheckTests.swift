@@ -240,9 +240,51 @@ struct IntegrityCheckTests {
             // A bare name is postmap's: NAME.db of default_database_type (hash).
             let bare = try checkLeavingFilesAlone(["--check", "src"], files: ["src.db"], in: dir, environment: env)
             #expect(bare.status == 1)
-            let unsupported = try bounded(["--check", "cdb:src"], in: dir, environment: env)
+            let unsupported = try bounded(["--check", "mysql:src"], in: dir, environment: env)
             #expect(unsupported.status == 1)
-            #expect(unsupported.out.hasPrefix("src.db: error: unsupported dictionary type: cdb"))
+            #expect(unsupported.out.hasPrefix("src.db: error: unsupported dictionary type: mysql"))
+            let noTable = try bounded(["--check", "cdb:src"], in: dir, environment: env)
+            #expect(noTable.status == 1)
+            #expect(noTable.out.hasPrefix("src.cdb: error: cannot open: No such file or directory"), "\(noTable)")
+        }
+    }
+
+    /// lmdb and cdb tables written by the real postmap: the records are read in the worker
+    /// (LMDB and tinycdb have no verifier); a truncated file, a Berkeley DB file named as an
+    /// lmdb table and a cdb pointer table that points outside the file are errors.
+    @Test("lmdb and cdb tables, sound and damaged")
+    func lmdbAndCDBTables() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            let env = ["MAIL_CONFIG": config.path]
+            try write((0..<3000).map { "key\($0)@example.com value\($0)\n" }.joined(), to: "src", in: dir)
+            for map in ["lmdb:src", "cdb:src", "hash:src"] {
+                try #require(try run(realPostmap, ["-c", config.path, map], in: dir).status == 0)
+            }
+            let good = try checkLeavingFilesAlone(
+                ["--check", "--json", "lmdb:src", "src.cdb"], files: ["src.lmdb", "src.cdb"], in: dir, environment: env)
+            #expect(good.status == 0, "\(good)")
+            let objects = good.out.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(objects.map { $0["type"] as? String } == ["lmdb", "cdb"])
+            #expect(objects.map { $0["records"] as? Int } == [3000, 3000])
+            #expect(objects.map { $0["nul"] as? String } == ["with", "without"])
+
+            let lmdb = try Data(contentsOf: dir.appendingPathComponent("src.lmdb"))
+            try lmdb.prefix(lmdb.count / 2).write(to: dir.appendingPathComponent("half.lmdb"))
+            let cdb = try Data(contentsOf: dir.appendingPathComponent("src.cdb"))
+            try cdb.prefix(cdb.count - 100).write(to: dir.appendingPathComponent("short.cdb"))
+            try Data(contentsOf: dir.appendingPathComponent("src.db")).write(to: dir.appendingPathComponent("db.lmdb"))
+            let bad = try bounded(["--check", "half.lmdb", "short.cdb", "db.lmdb"], in: dir, environment: env)
+            #expect(bad.status == 1)
+            let lines = bad.out.split(separator: "\n").map(String.init)
+            #expect(lines.count == 4, "\(bad)")
+            #expect(lines.first?.hasPrefix("half.lmdb: error: truncated: the meta page accounts for") == true, "\(bad)")
+            #expect(lines.dropFirst().first?.hasPrefix("short.cdb: error: hash table ") == true, "\(bad)")
+            #expect(lines.dropFirst(2).first == "db.lmdb: error: a Berkeley DB file, not an lmdb table", "\(bad)")
         }
     }
 

@@ -116,6 +116,36 @@ struct LivePostfixOurTablesTests {
     }
 }
 
+/// The same case set with every table an lmdb or a cdb table written by swiftpostmap, and
+/// main.cf naming them so (Debian's postfix-lmdb and postfix-cdb read them): Postfix must
+/// deliver exactly as with postmap's hash tables.
+@Suite(
+    "Live Postfix reads swiftpostmap's lmdb and cdb tables", .serialized,
+    .enabled(if: liveOracleAvailable, "Postfix is not installed, or not root"))
+struct LivePostfixOtherTypesTests {
+    @Test(arguments: ["lmdb", "cdb"])
+    func caseSetMatchesWithTablesOfType(_ type: String) throws {
+        let file = try LiveCaseFile(contentsOf: liveFixtures.appendingPathComponent("cases"))
+        try #require(!file.cases.isEmpty)
+        var configuration = try liveFixtureConfiguration(compiler: .swiftpostmap())
+        try #require(configuration.mainCF.contains("hash:"))
+        configuration.mainCF = configuration.mainCF.replacingOccurrences(of: "hash:", with: "\(type):")
+        configuration.maps = configuration.maps.map { map in
+            var map = map
+            map.type = type
+            return map
+        }
+        let run = try LivePostfix.with(configuration) { postfix in try postfix.probe(file.cases.map(\.address)) }
+        try #require(run.probes.count == file.cases.count)
+        for (item, probe) in zip(file.cases, run.probes) {
+            #expect(
+                probe.outcome == item.expected,
+                "\(type): cases:\(item.line) \(item.label) \(item.address): \(probe.outcome)")
+        }
+        #expect(run.globalWarnings.map(\.description) == file.globalWarnings, "\(type): global warnings")
+    }
+}
+
 /// The case-file format, without Postfix.
 @Suite("Live Postfix case file")
 struct LiveCaseFileTests {

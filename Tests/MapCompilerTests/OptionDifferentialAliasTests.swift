@@ -20,23 +20,40 @@ struct OptionDifferentialAliasTests {
 
     @Test("random aliases(5) sources", arguments: 0..<4)
     func randomSources(_ batch: Int) async throws {
+        try await randomSources(batch: batch, seed: Self.seed, types: ["btree", "hash", "hash"])
+    }
+
+    /// The same as lmdb and cdb tables (postfix-lmdb and postfix-cdb): the real postalias
+    /// must read both tables alike; cdb's refusals of `-s`, `-i` and `-d` must be postalias's.
+    @Test("random aliases(5) sources as lmdb and cdb tables", arguments: 0..<2)
+    func randomSourcesLMDBAndCDB(_ batch: Int) async throws {
+        try await randomSources(batch: batch, seed: Self.seed &+ 17, types: ["lmdb", "cdb"])
+    }
+
+    private func randomSources(batch: Int, seed: UInt64, types: [String]) async throws {
         #expect(oracleInstalled, "the real postalias must be installed under CI")
         guard oracleInstalled else { return }
-        var generator = SeededGenerator(seed: Self.seed &+ UInt64(batch) &* 7919)
+        var generator = SeededGenerator(seed: seed &+ UInt64(batch) &* 7919)
         for offset in 0..<Self.perBatch {
             let index = batch * Self.perBatch + offset
             let source = AliasSourceGenerator.makeSource(using: &generator)
             let options = Self.buildOptions[index % Self.buildOptions.count]
-            let type = generator.next() % 3 == 0 ? "btree" : "hash"
+            let type = types[Int(generator.next() % UInt64(types.count))]
             let viaOption = index % 3 == 0
             let label =
-                "alias source #\(index) (seed \(Self.seed)), \(options), \(type)\(viaOption ? ", --aliases" : "")"
+                "alias source #\(index) (seed \(seed)), \(options), \(type)\(viaOption ? ", --aliases" : "")"
             do {
                 let twin = try Twin(label: label)
                 defer { twin.remove() }
                 try twin.write(source, to: "aliases")
                 let map = "\(type):aliases"
-                try await twin.compare(.postalias, options + [map], aliasesOption: viaOption)
+                let built = try await twin.compare(.postalias, options + [map], aliasesOption: viaOption)
+                if built.status != 0 && type == "lmdb" {
+                    // A failed lmdb build (a key longer than LMDB's 511 bytes) leaves postalias's
+                    // table emptied in place, and swiftpostmap's untouched (here: none). The
+                    // messages and status were compared; the tables differ by design.
+                    continue
+                }
                 let readOptions = options.filter { ["-f", "-n", "-N", "-u"].contains($0) }
                 try await twin.expectSameTables(.postalias, [map], options: readOptions)
                 let keys = AliasSourceGenerator.queryKeys(using: &generator)

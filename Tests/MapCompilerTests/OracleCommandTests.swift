@@ -24,12 +24,47 @@ struct OracleCommandTests {
         ["-q", "a", "inline:{a}"], ["-q", "a", "static:{a"], ["texthash:src"], ["static:src"],
     ]
 
+    /// lmdb and cdb tables (Debian's postfix-lmdb and postfix-cdb): builds, lookups,
+    /// listings, `-i`/`-d` (cdb refuses both), trailing-NUL and duplicate options.
+    static let lmdbAndCDBCommandLines: [[String]] = [
+        ["lmdb:src"], ["cdb:src"], ["-q", "a", "lmdb:src"], ["-q", "A", "cdb:src"], ["-q", "zz", "lmdb:src"],
+        ["-q", "zz", "cdb:src"], ["-s", "lmdb:src"], ["-s", "cdb:src"], ["-d", "a", "lmdb:src"],
+        ["-d", "zz", "lmdb:src"], ["-d", "a", "cdb:src"], ["-i", "lmdb:src"], ["-i", "cdb:src"],
+        ["-i", "lmdb:new"], ["-q", "a", "lmdb:nonexist"], ["-q", "a", "cdb:nonexist"], ["-s", "lmdb:nonexist"],
+        ["-s", "cdb:nonexist"], ["-N", "-q", "a", "cdb:src"], ["-n", "-q", "a", "lmdb:src"],
+        ["-n", "-q", "a", "cdb:src"],
+        ["-r", "-w", "lmdb:src"], ["-p", "cdb:src"], ["-N", "cdb:src"], ["-n", "lmdb:src"], ["lmdb:nonexist"],
+        ["-q", "x", "cdb:src", "lmdb:other"], ["-q", "-", "lmdb:src", "cdb:other"], ["-d", "a", "lmdb:nonexist"],
+        ["-d", "a", "lmdb:src", "cdb:src"], ["-b", "-q", "-", "lmdb:src"],
+    ]
+
     @Test("command line", arguments: commandLines)
     func sameAnswer(_ arguments: [String]) throws {
+        try compare(arguments)
+    }
+
+    @Test("lmdb and cdb command line", arguments: lmdbAndCDBCommandLines)
+    func sameAnswerLMDBAndCDB(_ arguments: [String]) throws {
+        try compare(arguments)
+    }
+
+    /// main.cf's `default_database_type` picks the type of a bare name, as in Postfix.
+    @Test(
+        "command line with default_database_type",
+        arguments: [
+            ("lmdb", ["src"]), ("lmdb", ["-q", "a", "src"]), ("lmdb", ["-s", "src"]), ("cdb", ["src"]),
+            ("cdb", ["-q", "b", "src"]), ("cdb", ["-s", "src"]), ("cdb", ["-d", "a", "src"]),
+            ("lmdb", ["-d", "a", "src"]), ("lmdb", ["-i", "other"]),
+        ])
+    func sameAnswerWithDefaultType(_ type: String, _ arguments: [String]) throws {
+        try compare(arguments, mainCf: "default_database_type = \(type)\n")
+    }
+
+    private func compare(_ arguments: [String], mainCf: String = "") throws {
         #expect(oracleInstalled, "the real postmap must be installed under CI")
         guard oracleInstalled else { return }
         try withTemporaryDirectory { root in
-            let config = try makeConfigDirectory(in: root.appendingPathComponent("etc"))
+            let config = try makeConfigDirectory(in: root.appendingPathComponent("etc"), extra: mainCf)
             let env = ["MAIL_CONFIG": config.path]
             var results: [ProcessResult] = []
             var modes: [String] = []
@@ -40,14 +75,16 @@ struct OracleCommandTests {
                 try write("x 9\n", to: "other", in: dir)
                 try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: src.path)
                 // Tables built by the real postmap, so both sides query the same thing.
-                try run(realPostmap, ["-c", config.path, "src"], in: dir)
+                for map in ["hash:src", "lmdb:src", "cdb:src"] {
+                    try run(realPostmap, ["-c", config.path, map], in: dir)
+                }
                 results.append(
                     side == "theirs"
                         ? try run(realPostmap, arguments, in: dir, environment: env)
                         : try swiftpostmap(arguments, in: dir, environment: env, argv0: "postmap"))
                 let listing = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
                 modes.append(
-                    listing.filter { $0.hasSuffix(".db") }.sorted().map { name in
+                    listing.filter { [".db", ".lmdb", ".cdb"].contains(where: $0.hasSuffix) }.sorted().map { name in
                         let attributes = try? FileManager.default.attributesOfItem(
                             atPath: dir.appendingPathComponent(name).path)
                         return "\(name) \(String((attributes?[.posixPermissions] as? Int) ?? -1, radix: 8))"
@@ -61,6 +98,18 @@ struct OracleCommandTests {
                 #expect(results[1] == results[0], "postmap \(arguments)")
             }
             #expect(modes[1] == modes[0], "tables and modes after postmap \(arguments)")
+            // What each side's table answers now (after a build, -i or -d): the real postmap
+            // lists the lmdb ones; cdb ones, which it cannot list, must be the same bytes.
+            for map in ["lmdb:src", "lmdb:new", "lmdb:other"] {
+                let listings = try ["theirs", "ours"].map { side in
+                    try run(realPostmap, ["-c", config.path, "-s", map], in: root.appendingPathComponent(side))
+                }
+                #expect(listings[1] == listings[0], "\(map) after postmap \(arguments)")
+            }
+            let cdbFiles = ["theirs", "ours"].map { side in
+                try? Data(contentsOf: root.appendingPathComponent(side).appendingPathComponent("src.cdb"))
+            }
+            #expect(cdbFiles[1] == cdbFiles[0], "src.cdb after postmap \(arguments)")
         }
     }
 }

@@ -134,6 +134,11 @@ public struct MainConfig: Sendable, Equatable {
         try positiveNumber("berkeley_db_read_buffer_size", default: 131_072, warn: { _ in })
     }
 
+    /// `lmdb_map_size` (default 16777216): the initial map size of an lmdb table.
+    public func lmdbMapSize() throws(FatalError) -> Int {
+        try positiveNumber("lmdb_map_size", default: 16_777_216, warn: { _ in })
+    }
+
     /// `myhostname` (default: the system's host name, with `.$mydomain` or `.localdomain`
     /// appended when it has no dot), for postalias's `YP_MASTER_NAME`.
     public func myhostname() throws(FatalError) -> String {

@@ -70,6 +70,10 @@ struct MapReference: Sendable, Equatable {
     var service: String?
     /// What the table is for.
     var kind: MapKind
+    /// That service's type (`inet`, `unix`, …).
+    var serviceType: String? = nil
+    /// The parameter's whole value as written (before `$name` expansion).
+    var value: String = ""
 }
 
 /// The map references of main.cf and (when `master` is given) master.cf's overrides, in
@@ -81,7 +85,7 @@ func mapReferences(
 ) -> [MapReference] {
     var references: [MapReference] = []
     func scan(
-        parameter: String, value: String, file: String, line: Int, service: String?,
+        parameter: String, value: String, file: String, line: Int, service: MasterService?,
         expand: (String) -> String?
     ) {
         var previous: String? = nil
@@ -103,7 +107,8 @@ func mapReferences(
                 references.append(
                     MapReference(
                         parameter: parameter, element: element, map: inner, proxied: proxied, file: file, line: line,
-                        service: service, kind: MapKind.of(parameter: parameter, previous: previous)))
+                        service: service?.name, kind: MapKind.of(parameter: parameter, previous: previous),
+                        serviceType: service?.type, value: value))
             }
         }
     }
@@ -120,7 +125,7 @@ func mapReferences(
         for override in service.overrides {
             scan(
                 parameter: override.name, value: override.value, file: masterPath, line: override.line,
-                service: service.name, expand: expandMain)
+                service: service, expand: expandMain)
         }
     }
     return references

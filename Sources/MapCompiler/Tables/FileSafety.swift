@@ -11,17 +11,27 @@ import Glibc
 /// leaves the old table as it was. Postfix daemons notice the replacement (the old file's
 /// link count drops to zero) and reopen the table.
 
-/// An open descriptor with a `flock()` on it; the lock goes away with the descriptor.
+/// An open descriptor with a lock on it (a `flock()`, or for lmdb tables an `fcntl()`
+/// record lock over the whole file, as Postfix takes them); the lock goes away with the
+/// descriptor.
 final class FileLock {
     let descriptor: Int32
+    let style: FileLockStyle
 
-    private init(descriptor: Int32) { self.descriptor = descriptor }
+    private init(descriptor: Int32, style: FileLockStyle) {
+        self.descriptor = descriptor
+        self.style = style
+    }
 
     /// Opens `path` and locks it, waiting for other holders.
     ///
     /// - Returns: `nil` when the file does not exist.
-    /// - Throws: the `errno` of the failing `open` or `flock`, with the step that failed.
-    static func acquire(path: String, exclusive: Bool, writable: Bool) throws(FileLockError) -> FileLock? {
+    /// - Throws: the `errno` of the failing `open` or lock, with the step that failed.
+    static func acquire(
+        path: String, exclusive: Bool, writable: Bool, style: FileLockStyle = .flock
+    )
+        throws(FileLockError) -> FileLock?
+    {
         while true {
             // Readers follow a symbolic link as Postfix does; writers refuse one (see
             // replaceTableAtomically), so O_NOFOLLOW only for them.
@@ -30,7 +40,7 @@ final class FileLock {
                 if errno == ENOENT { return nil }
                 throw FileLockError(step: errno == ELOOP ? .symlink : .open, code: errno)
             }
-            while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            while !lockFile(fd, style: style, exclusive ? .exclusive : .shared) {
                 if errno == EINTR { continue }
                 let code = errno
                 close(fd)
@@ -44,7 +54,7 @@ final class FileLock {
             if !exclusive || fstat(fd, &locked) != 0 || lstat(path, &current) != 0
                 || (locked.st_ino == current.st_ino && locked.st_dev == current.st_dev)
             {
-                return FileLock(descriptor: fd)
+                return FileLock(descriptor: fd, style: style)
             }
             close(fd)
         }
@@ -52,14 +62,45 @@ final class FileLock {
 
     /// Takes the shared lock again around one access (a lookup or a cursor step).
     func withSharedLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        while flock(descriptor, LOCK_SH) != 0 && errno == EINTR {}
-        defer { _ = flock(descriptor, LOCK_UN) }
+        while !lockFile(descriptor, style: style, .shared) && errno == EINTR {}
+        defer { _ = lockFile(descriptor, style: style, .unlocked) }
         return try body()
     }
 
-    func unlock() { _ = flock(descriptor, LOCK_UN) }
+    func unlock() { _ = lockFile(descriptor, style: style, .unlocked) }
 
     deinit { close(descriptor) }
+}
+
+/// The state ``lockFile(_:style:_:)`` puts a lock in.
+enum LockState {
+    case shared
+    case exclusive
+    case unlocked
+}
+
+/// Locks or unlocks the whole file open on `descriptor`, waiting for other holders.
+/// - Returns: `false` when the call failed (`errno` says why; `EINTR`: try again).
+func lockFile(_ descriptor: Int32, style: FileLockStyle, _ state: LockState) -> Bool {
+    switch style {
+    case .flock:
+        let operation: Int32
+        switch state {
+        case .shared: operation = LOCK_SH
+        case .exclusive: operation = LOCK_EX
+        case .unlocked: operation = LOCK_UN
+        }
+        return flock(descriptor, operation) == 0
+    case .fcntl:
+        var request = flock()
+        switch state {
+        case .shared: request.l_type = Int16(F_RDLCK)
+        case .exclusive: request.l_type = Int16(F_WRLCK)
+        case .unlocked: request.l_type = Int16(F_UNLCK)
+        }
+        request.l_whence = Int16(SEEK_SET)
+        return fcntl(descriptor, F_SETLKW, &request) == 0
+    }
 }
 
 struct FileLockError: Error {
@@ -105,19 +146,21 @@ func symbolicLinkRefusal(_ tablePath: String) -> FatalError {
 ///   - copyExisting: start from a copy of the current table (incremental updates and
 ///     deletes) instead of an empty file.
 ///   - attributes: mode and owner for a table that does not exist yet; an existing table's
-///     mode and owner are kept.
+///     mode and owner are kept, unless `keepExistingAttributes` is `false` (cdb: postmap
+///     writes a new file and renames it, so the new table has a new table's mode).
 ///   - body: writes the table at the temporary path it is given. When `copyExisting` is set
 ///     and no table exists, the path does not exist yet either.
 /// - Returns: whatever `body` returns.
 func replaceTableAtomically<T>(
-    tablePath: String, copyExisting: Bool, attributes: TableFileAttributes,
+    tablePath: String, lockStyle: FileLockStyle = .flock, copyExisting: Bool, attributes: TableFileAttributes,
+    keepExistingAttributes: Bool = true,
     warn: (Diagnostic) -> Void,
     body: (_ temporaryPath: String, _ existed: Bool) throws(FatalError) -> (result: T, commit: Bool)
 ) throws(FatalError) -> T {
     // Serialise with other writers (and postmap) on the current table, as postmap does.
     let lock: FileLock?
     do {
-        lock = try FileLock.acquire(path: tablePath, exclusive: true, writable: true)
+        lock = try FileLock.acquire(path: tablePath, exclusive: true, writable: true, style: lockStyle)
     } catch {
         switch error.step {
         case .open: throw FatalError("open \(tablePath): \(systemErrorText(error.code))")
@@ -160,9 +203,10 @@ func replaceTableAtomically<T>(
         // Removed while signals are still held, so an interrupt cannot leave it behind.
         defer { if let scratchDirectory { rmdir(scratchDirectory) } }
         var copied = false
-        if copyExisting && exists {
+        if copyExisting && exists, let lock {
             do throws(FatalError) {
-                try copyFile(from: tablePath, to: temporaryPath, mode: existing.st_mode & 0o7777, table: tablePath)
+                try copyFile(
+                    from: tablePath, lock: lock, to: temporaryPath, mode: existing.st_mode & 0o7777, table: tablePath)
                 copied = true
             } catch {
                 discardTemporaryTable(temporaryPath)
@@ -178,7 +222,7 @@ func replaceTableAtomically<T>(
                 return result
             }
             var final = attributes
-            if exists {
+            if exists && keepExistingAttributes {
                 final = TableFileAttributes(mode: existing.st_mode & 0o7777, owner: (existing.st_uid, existing.st_gid))
             }
             if let lock, scratchDirectory != nil {
@@ -291,16 +335,23 @@ private func withRootEffectiveUser(_ body: () -> Bool) -> Bool {
 }
 
 /// Copies the table at `source` to `destination`; messages name the table (`table`).
-private func copyFile(from source: String, to destination: String, mode: mode_t, table: String) throws(FatalError) {
-    let input = open(source, O_RDONLY | O_CLOEXEC)
-    guard input >= 0 else { throw FatalError("open \(source): \(systemErrorText(errno))") }
-    defer { close(input) }
+///
+/// It reads through `lock`'s descriptor: closing any other descriptor of the table would
+/// release the process's `fcntl` locks on it (lmdb tables).
+private func copyFile(
+    from source: String, lock: FileLock, to destination: String, mode: mode_t, table: String
+)
+    throws(FatalError)
+{
+    let input = lock.descriptor
     let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard output >= 0 else { throw FatalError("open database \(table): \(systemErrorText(errno))") }
     defer { close(output) }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var offset: off_t = 0
     while true {
-        let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, offset) }
+        if n > 0 { offset += off_t(n) }
         if n < 0 {
             if errno == EINTR { continue }
             throw FatalError("read \(source): \(systemErrorText(errno))")

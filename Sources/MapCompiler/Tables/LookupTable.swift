@@ -1,3 +1,5 @@
+import Glibc
+
 /// Opening a map for lookups and listing, whatever its type: the library side of postmap's
 /// `-q`, `-s` and `-d`.
 
@@ -41,7 +43,8 @@ extension LookupTable {
 extension TableReader: LookupTable {}
 
 /// Opens `map` the way postmap opens a map for `-q`, `-s` and `-d`: `hash:` and `btree:`
-/// read `NAME.db` (shared locks, the stale-table warning); `static:`, `inline:` and
+/// read `NAME.db`, `lmdb:` `NAME.lmdb` and `cdb:` `NAME.cdb` (shared locks, the
+/// stale-table warning); `static:`, `inline:` and
 /// `texthash:` are answered in memory.
 ///
 /// - Parameters:
@@ -61,10 +64,15 @@ public func openLookupTable(
         throw FatalError("open dictionary: expecting \"type:name\" form instead of \"\(map)\"")
     }
     switch MapTypeSupport(type: type) {
-    case .berkeley(let method):
+    case .indexed(let table):
+        if writable && table == .cdb { throw FatalError(cdbIncrementalRefusal) }
+        if writable && table == .lmdb && access(map.tablePath(for: table), F_OK) != 0 && errno == ENOENT {
+            // Postfix's lmdb driver creates a table that `-d` opens and does not find.
+            try createEmptyTable(table, tablePath: map.tablePath(for: table), warn: warn)
+        }
         return try TableReader(
-            method: method, typeName: type, name: map.name, handling: handling,
-            cacheSize: try configuration.readBufferSize(),
+            table: table, typeName: type, name: map.name, handling: handling,
+            cacheSize: try configuration.readBufferSize(), mapSize: try configuration.lmdbMapSize(),
             writable: writable, warn: warn)
     default:
         if let table = try MemoryTable.open(

@@ -18,11 +18,11 @@ public enum SourceFormat: Sendable, Equatable {
 
 /// Everything a build needs to know.
 public struct BuildRequest: Sendable {
-    /// The table file format: hash or btree.
-    public var method: AccessMethod
+    /// The table file format: hash, btree, lmdb or cdb.
+    public var table: TableType
     /// The map type as typed on the command line (`hash`), for messages.
     public var typeName: String
-    /// The map name; the table is `name.db`.
+    /// The map name; the table is `name` plus the type's suffix (`name.db`).
     public var name: String
     /// Where the entries come from: the source file or standard input.
     public var input: SourceInput
@@ -36,6 +36,8 @@ public struct BuildRequest: Sendable {
     public var incremental = false
     /// `berkeley_db_create_buffer_size`.
     public var cacheSize = 16_777_216
+    /// `lmdb_map_size`: the initial map of a new lmdb table (it grows as needed).
+    public var lmdbMapSize = 16_777_216
     /// `false` with `-p`: a new table gets mode 0644 whatever the source's mode.
     public var deriveModeFromSource = true
     /// `true` with `-o`: a root caller keeps ownership instead of giving the table to the
@@ -48,12 +50,18 @@ public struct BuildRequest: Sendable {
     /// postalias: seconds since the epoch for `YP_LAST_MODIFIED` (now when `nil`).
     public var buildTime: Int? = nil
 
-    /// A build of `name.db` from `input`, with postmap's defaults for everything else.
-    public init(method: AccessMethod, typeName: String, name: String, input: SourceInput) {
-        self.method = method
+    /// A build of the `table` table of `name` from `input`, with postmap's defaults for
+    /// everything else.
+    public init(table: TableType, typeName: String, name: String, input: SourceInput) {
+        self.table = table
         self.typeName = typeName
         self.name = name
         self.input = input
+    }
+
+    /// A build of the hash or btree table `name.db` from `input`.
+    public init(method: AccessMethod, typeName: String, name: String, input: SourceInput) {
+        self.init(table: method == .hash ? .hash : .btree, typeName: typeName, name: name, input: input)
     }
 }
 
@@ -101,31 +109,52 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     }
     defer { identity?.restore() }
 
-    let tablePath = request.name + ".db"
+    let tablePath = request.name + request.table.fileSuffix
+    return try withTableFormat(request.table) { format throws(FatalError) -> BuildSummary in
+        try build(
+            request, format: format, source: fd, sourceName: sourceName, sourceInfo: isRegular ? info : nil,
+            tablePath: tablePath, mode: mode, warn: warn)
+    }
+}
+
+/// The build itself, once the source is open: the table written through a temporary file.
+private func build(
+    _ request: BuildRequest, format: any TableFormat, source fd: Int32, sourceName: String, sourceInfo: stat?,
+    tablePath: String, mode: mode_t, warn: (Diagnostic) -> Void
+) throws(FatalError) -> BuildSummary {
+    let settings = TableSettings(
+        cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: sourceInfo.map { Int($0.st_size) } ?? 0),
+        mapSize: request.lmdbMapSize)
     if request.incremental {
         // Open the existing table once under its own name, so that a foreign or damaged file
-        // is reported (by libdb, too) as NAME.db and not as the temporary copy.
+        // is reported (by its library, too) as NAME.db and not as the temporary copy.
         var info = stat()
         if stat(tablePath, &info) == 0, info.st_size > 0 {
             try checkExistingTable(tablePath, label: "\(request.typeName):\(tablePath)")
-            do throws(BerkeleyDBError) {
-                try DatabaseHandle(path: tablePath, method: request.method, intent: .read, cacheSize: 131_072).close()
-            } catch {
-                throw openDatabaseError(error, tablePath: tablePath)
+            let descriptor = open(tablePath, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+            if descriptor >= 0 {
+                defer { close(descriptor) }
+                try format.openRecords(
+                    path: tablePath, descriptor: descriptor, settings: TableSettings(cacheSize: 131_072)
+                ).close()
             }
         }
     }
-    let sourceBytes = isRegular ? Int(info.st_size) : nil
+    let sourceBytes = sourceInfo.map { Int($0.st_size) }
+    let duplicateLabel = duplicateWarningLabel(request.table, typeName: request.typeName, name: request.name)
     return try replaceTableAtomically(
-        tablePath: tablePath, copyExisting: request.incremental,
-        attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
+        tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: request.incremental,
+        attributes: TableFileAttributes(mode: mode, owner: nil), keepExistingAttributes: request.table != .cdb,
+        warn: warn
     ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
         let windows = SourceWindows(fd: fd, sourceName: sourceName)
-        if !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold {
-            // A new large table: entries held back and stored in bucket order (hash) or key
-            // order (btree), next to the temporary table.
+        if !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold,
+            let method = request.table.accessMethod
+        {
+            // A new large Berkeley DB table: entries held back and stored in bucket order
+            // (hash) or key order (btree), next to the temporary table.
             let spillDirectory = splitPath(temporaryPath).directory
-            switch request.method {
+            switch method {
             case .hash:
                 let entries = BucketOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
@@ -144,20 +173,49 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
                 return (summary, true)
             }
         }
-        let handle: DatabaseHandle
-        do throws(BerkeleyDBError) {
-            handle = try DatabaseHandle(
-                path: temporaryPath, method: request.method, intent: request.incremental ? .update : .createExclusive,
-                cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: sourceBytes ?? 0), mode: mode)
-        } catch {
-            throw openDatabaseError(error, tablePath: tablePath)
-        }
+        let records =
+            request.incremental
+            ? try format.updateOrCreateWriter(path: temporaryPath, label: tablePath, mode: mode, settings: settings)
+            : try format.createWriter(path: temporaryPath, label: tablePath, mode: mode, settings: settings)
         var writer = TableWriter(
-            handle: handle, handling: request.handling, duplicates: request.duplicates, displayPath: tablePath)
+            records: records, handling: request.handling, duplicates: request.duplicates,
+            displayPath: duplicateLabel, table: request.table, typedLabel: "\(request.typeName):\(request.name)",
+            nulByDefault: request.table.writesNULByDefault)
         let summary = try compileEntriesInParallel(
             from: windows, sourceName: sourceName, request: request, into: &writer, warn: warn)
         try writer.close()
         return (summary, true)
+    }
+}
+
+/// Creates an empty table of `table` at `tablePath` (mode 0644) when none is there, as
+/// Postfix's lmdb driver does when `-d` opens a table that does not exist.
+func createEmptyTable(_ table: TableType, tablePath: String, warn: (Diagnostic) -> Void) throws(FatalError) {
+    try withTableFormat(table) { format throws(FatalError) in
+        try replaceTableAtomically(
+            tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: true,
+            attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
+        ) { temporaryPath, existed throws(FatalError) -> (result: Void, commit: Bool) in
+            guard !existed else { return ((), false) }
+            let records = try format.createWriter(
+                path: temporaryPath, label: tablePath, mode: 0o644, settings: TableSettings())
+            do throws(TableAccessError) {
+                try records.completeTable()
+            } catch {
+                throw FatalError("error writing \(tablePath): \(error.reason)")
+            }
+            return ((), true)
+        }
+    }
+}
+
+/// How postmap names a table in its duplicate-entry warning: `NAME.db` for Berkeley DB,
+/// `lmdb:NAME` for lmdb and `NAME` for cdb (the names each of Postfix's writers gives).
+func duplicateWarningLabel(_ table: TableType, typeName: String, name: String) -> String {
+    switch table {
+    case .hash, .btree: return name + table.fileSuffix
+    case .lmdb: return "\(typeName):\(name)"
+    case .cdb: return name
     }
 }
 
@@ -181,42 +239,53 @@ private func buildHeldBack<Entries: HeldBackEntries>(
         entries.releaseWarnings(warn: warn)
         throw error
     }
+    guard let method = request.table.accessMethod else { return summary }
     let dropped = try entries.write(
-        path: path, method: request.method, mode: mode, cacheSize: request.cacheSize, warn: warn)
+        path: path, method: method, mode: mode, cacheSize: request.cacheSize, warn: warn)
     summary.stored -= dropped
     summary.duplicates += dropped
     return summary
 }
 
-/// Deletes `keys` from `name.db` (postmap `-d`), through a copy that replaces the table
-/// only when something was deleted.
+/// Deletes `keys` from the `table` table of `name` (postmap `-d`), through a copy that
+/// replaces the table only when something was deleted.
 ///
 /// - Returns: `true` when at least one key was deleted.
+public func deleteFromTable(
+    table: TableType, typeName: String, name: String, keys: [[UInt8]], handling: KeyHandling, cacheSize: Int,
+    warn: (Diagnostic) -> Void
+) throws(FatalError) -> Bool {
+    let tablePath = name + table.fileSuffix
+    return try withTableFormat(table) { format throws(FatalError) -> Bool in
+        try replaceTableAtomically(
+            tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: true,
+            attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
+        ) { temporaryPath, existed throws(FatalError) -> (result: Bool, commit: Bool) in
+            guard existed else { throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))") }
+            try checkExistingTable(temporaryPath, label: "\(typeName):\(tablePath)")
+            let records = try format.updateWriter(
+                path: temporaryPath, label: tablePath, settings: TableSettings(cacheSize: cacheSize))
+            var writer = TableWriter(
+                records: records, handling: handling, duplicates: .warn, displayPath: "\(typeName):\(tablePath)",
+                table: table, typedLabel: "\(typeName):\(name)")
+            var deleted = false
+            for key in keys {
+                if try writer.delete(key: handling.folding.fold(key)) { deleted = true }
+            }
+            try writer.close()
+            return (deleted, deleted)
+        }
+    }
+}
+
+/// Deletes `keys` from the hash or btree table `name.db`.
 public func deleteFromTable(
     method: AccessMethod, typeName: String, name: String, keys: [[UInt8]], handling: KeyHandling, cacheSize: Int,
     warn: (Diagnostic) -> Void
 ) throws(FatalError) -> Bool {
-    let tablePath = name + ".db"
-    return try replaceTableAtomically(
-        tablePath: tablePath, copyExisting: true, attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
-    ) { temporaryPath, existed throws(FatalError) -> (result: Bool, commit: Bool) in
-        guard existed else { throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))") }
-        try checkExistingTable(temporaryPath, label: "\(typeName):\(tablePath)")
-        let handle: DatabaseHandle
-        do throws(BerkeleyDBError) {
-            handle = try DatabaseHandle(path: temporaryPath, method: method, intent: .update, cacheSize: cacheSize)
-        } catch {
-            throw openDatabaseError(error, tablePath: tablePath)
-        }
-        var writer = TableWriter(
-            handle: handle, handling: handling, duplicates: .warn, displayPath: "\(typeName):\(tablePath)")
-        var deleted = false
-        for key in keys {
-            if try writer.delete(key: handling.folding.fold(key)) { deleted = true }
-        }
-        try writer.close()
-        return (deleted, deleted)
-    }
+    try deleteFromTable(
+        table: method == .hash ? .hash : .btree, typeName: typeName, name: name, keys: keys, handling: handling,
+        cacheSize: cacheSize, warn: warn)
 }
 
 /// `open database NAME.db: REASON`, or the environment variant for a bad `DB_CONFIG`.

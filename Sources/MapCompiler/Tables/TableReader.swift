@@ -1,57 +1,59 @@
 import Glibc
 
-/// A table opened for lookups and listing, the way Postfix readers open it: a shared
-/// `flock()` while libdb opens the file and again around each access, keys folded as the
-/// table was written, and the sticky trailing-NUL rule.
+/// A table opened for lookups and listing, the way Postfix readers open it: a shared lock
+/// (of the format's style) while the library opens the file and again around each access,
+/// keys folded as the table was written, and the sticky trailing-NUL rule. The records
+/// come from the table's ``TableFormat``.
 final class TableReader {
     /// `TYPE:NAME` as typed (`hash:virtual`).
     let typedLabel: String
     /// `TYPE:NAME.db`, the name Postfix's lookup layer uses in its messages.
     let tableLabel: String
     let handling: KeyHandling
-    private var handle: DatabaseHandle
+    /// The table's type, when it was named (`nil`: a `.db` file of either Berkeley type).
+    let table: TableType?
+    private var records: any TableRecords
     private var isOpen = true
     private let lock: FileLock
     private var nulState: NULLookupState
     /// Inside ``withLookupsLocked(_:)``: the shared lock is held, lookups do not take it.
     private var lockHeld = false
-    /// A read-only hash table answers lookups from a map of its file where it can
-    /// (``MappedHashTable``); libdb answers the rest.
-    private var mapped: MappedHashTable?
 
-    /// Opens `name.db`.
+    /// Opens the `table` table of `name` (`name.db`, `name.lmdb`, `name.cdb`).
     ///
     /// - Parameters:
-    ///   - method: hash or btree.
+    ///   - table: the table type.
     ///   - typeName: the type as typed, for messages.
-    ///   - name: the map name (the table is `name.db`; the source `name` is checked for the
-    ///     stale-table warning).
+    ///   - name: the map name (the source `name` is checked for the stale-table warning).
     ///   - cacheSize: `berkeley_db_read_buffer_size`.
     ///   - writable: open for deletes.
     /// - Throws: `open database NAME.db: REASON`.
     convenience init(
-        method: AccessMethod?, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
-        writable: Bool = false, warn: (Diagnostic) -> Void
+        table: TableType, typeName: String, name: String, handling: KeyHandling, cacheSize: Int = 131_072,
+        mapSize: Int = 16_777_216, writable: Bool = false, warn: (Diagnostic) -> Void
     ) throws(FatalError) {
         try self.init(
-            tablePath: name + ".db", sourcePath: name, method: method, typeName: typeName, handling: handling,
-            cacheSize: cacheSize, writable: writable, warn: warn)
+            tablePath: name + table.fileSuffix, sourcePath: name, table: table, typeName: typeName,
+            handling: handling, cacheSize: cacheSize, mapSize: mapSize, writable: writable, warn: warn)
     }
 
-    /// Opens the table file at `tablePath` (for the validation modes, which name `.db` files
-    /// directly); `sourcePath` is checked for the stale-table warning when given.
+    /// Opens the table file at `tablePath` (for the validation modes, which name table files
+    /// directly); `sourcePath` is checked for the stale-table warning when given. With no
+    /// `table`, the file is a Berkeley DB file of either type.
     init(
-        tablePath: String, sourcePath: String?, method: AccessMethod?, typeName: String, handling: KeyHandling,
-        cacheSize: Int = 131_072, writable: Bool = false, warn: (Diagnostic) -> Void
+        tablePath: String, sourcePath: String?, table: TableType?, typeName: String, handling: KeyHandling,
+        cacheSize: Int = 131_072, mapSize: Int = 16_777_216, writable: Bool = false, warn: (Diagnostic) -> Void
     ) throws(FatalError) {
         let name = sourcePath ?? tablePath
         typedLabel = "\(typeName):\(name)"
         tableLabel = "\(typeName):\(tablePath)"
         self.handling = handling
+        self.table = table
         nulState = NULLookupState(policy: handling.nul)
+        let style: FileLockStyle = table == .lmdb ? .fcntl : .flock
         let acquired: FileLock?
         do {
-            acquired = try FileLock.acquire(path: tablePath, exclusive: false, writable: writable)
+            acquired = try FileLock.acquire(path: tablePath, exclusive: false, writable: writable, style: style)
         } catch {
             // `-d` opens the table for writing before it replaces it: the same refusal as there.
             if error.step == .symlink { throw symbolicLinkRefusal(tablePath) }
@@ -63,13 +65,17 @@ final class TableReader {
         self.lock = lock
         try refuseImpossibleBucketCount(descriptor: lock.descriptor, label: tableLabel)
         ReadProgress.tableWillOpen?(tableLabel)
-        do throws(BerkeleyDBError) {
-            handle = try DatabaseHandle(
-                path: tablePath, method: method, intent: writable ? .readWrite : .read, cacheSize: cacheSize)
-        } catch {
-            throw openDatabaseError(error, tablePath: tablePath)
+        let settings = TableSettings(cacheSize: cacheSize, mapSize: mapSize)
+        switch table {
+        case nil, .hash?, .btree?:
+            records = try BerkeleyRecords(
+                path: tablePath, descriptor: lock.descriptor, method: table?.accessMethod, cacheSize: cacheSize,
+                writable: writable)
+        case let other?:
+            records = try withTableFormat(other) { format throws(FatalError) in
+                try format.openRecords(path: tablePath, descriptor: lock.descriptor, settings: settings)
+            }
         }
-        mapped = !writable && handle.method == .hash ? MappedHashTable(descriptor: lock.descriptor) : nil
         lock.unlock()
         if let sourcePath,
             let warning = staleTableWarning(
@@ -104,16 +110,17 @@ final class TableReader {
         }
         let folded = handling.folding.fold(key)
         var found: [UInt8]? = nil
-        do throws(BerkeleyDBError) {
+        let records = self.records
+        do throws(TableAccessError) {
             for withNUL in nulState.candidates {
                 var probe = folded
                 if withNUL { probe.append(0) }
                 let stored =
                     lockHeld
-                    ? try get(probe)
-                    : try lock.withSharedLock({ () throws(BerkeleyDBError) -> [UInt8]? in
-                        mapped?.refresh()
-                        return try get(probe)
+                    ? try records.get(probe)
+                    : try lock.withSharedLock({ () throws(TableAccessError) -> [UInt8]? in
+                        records.refresh()
+                        return try records.get(probe)
                     })
                 if let value = stored {
                     nulState.settle(withNUL: withNUL)
@@ -122,7 +129,9 @@ final class TableReader {
                 }
             }
         } catch {
-            throw FatalError("table \(tableLabel): query error: \(error.reason)")
+            throw FatalError(
+                (table ?? .hash).accessErrorMessage(
+                    .query, typedLabel: typedLabel, tableLabel: tableLabel, reason: error.reason))
         }
         guard var value = found else { return nil }
         if let nul = value.firstIndex(of: 0) { value.removeSubrange(nul...) }
@@ -145,24 +154,11 @@ final class TableReader {
         return value
     }
 
-    /// One stored key's value, from the map when it can tell, else from libdb; the shared
-    /// lock is held.
-    private func get(_ key: [UInt8]) throws(BerkeleyDBError) -> [UInt8]? {
-        if let mapped {
-            switch key.withUnsafeBytes({ mapped.lookup($0) }) {
-            case .found(let value): return value
-            case .absent: return nil
-            case .undecided: break
-            }
-        }
-        return try handle.get(key: key)
-    }
-
     /// Runs `body` under one shared lock for all its lookups (see ``LookupTable``).
     func withLookupsLocked(_ body: () throws(FatalError) -> Void) throws(FatalError) {
         guard isOpen, !lockHeld else { return try body() }
         try lock.withSharedLock { () throws(FatalError) in
-            mapped?.refresh()
+            records.refresh()
             lockHeld = true
             defer { lockHeld = false }
             try body()
@@ -180,9 +176,10 @@ final class TableReader {
         var info = stat()
         let limit = fstat(lock.descriptor, &info) == 0 ? max(Int(info.st_size) / 4, 1) : Int.max
         var count = 0
-        do throws(BerkeleyDBError) {
-            try lock.withSharedLock { () throws(BerkeleyDBError) in
-                try handle.forEachRecord { key, value in
+        let records = self.records
+        do throws(TableAccessError) {
+            try lock.withSharedLock { () throws(TableAccessError) in
+                try records.forEachRecord { key, value in
                     count += 1
                     guard count <= limit else { return false }
                     body(key, value)
@@ -215,15 +212,14 @@ final class TableReader {
         }
     }
 
-    /// The access method of the open file.
-    var method: AccessMethod? { isOpen ? handle.method : nil }
+    /// The access method of the open file, for a Berkeley DB table.
+    var method: AccessMethod? { isOpen ? records.accessMethod : nil }
 
     /// Closes the table (read path: nothing to flush, so errors are not reported).
     func close() {
         guard isOpen else { return }
         isOpen = false
-        mapped = nil
-        handle.closeAfterReading()
+        records.close()
     }
 }
 

@@ -25,19 +25,33 @@ extension EntryStore where Self: ~Copyable {
     }
 }
 
-/// Writing entries into a table: folding, the trailing-NUL convention and duplicates.
+/// Writing entries into a table of any format: folding, the trailing-NUL convention and
+/// duplicates.
 struct TableWriter: EntryStore, ~Copyable {
-    private var handle: DatabaseHandle
+    private let records: any TableRecordWriter
     let handling: KeyHandling
     var duplicates: DuplicatePolicy
-    /// `NAME.db` as typed, for messages.
+    /// The table as postmap names it in its messages (`NAME.db`, `lmdb:NAME`, `NAME`).
     let displayPath: String
     private var keyBuffer: [UInt8] = []
     private var valueBuffer: [UInt8] = []
     private var nulState: NULLookupState
 
-    init(handle: consuming DatabaseHandle, handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String) {
-        self.handle = handle
+    /// Whether an entry gets a trailing NUL when no `-N`/`-n` says (every type but cdb).
+    private let writesNUL: Bool
+
+    /// The table's type and its name as typed (`lmdb:NAME`), for Postfix's error messages.
+    private let table: TableType
+    private let typedLabel: String
+
+    init(
+        records: any TableRecordWriter, handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String,
+        table: TableType = .hash, typedLabel: String = "", nulByDefault: Bool = true
+    ) {
+        self.records = records
+        self.table = table
+        self.typedLabel = typedLabel
+        self.writesNUL = handling.nul == .automatic ? nulByDefault : handling.nul.writesNUL
         self.handling = handling
         self.duplicates = duplicates
         self.displayPath = displayPath
@@ -56,7 +70,7 @@ struct TableWriter: EntryStore, ~Copyable {
         key: [UInt8], value: [UInt8], fold: Bool, nul: Bool?, lineNumber: Int?, warn: (Diagnostic) -> Void
     ) throws(FatalError) -> Bool {
         let storedKey = fold ? handling.folding.fold(key) : key
-        let appendNUL = nul ?? handling.nul.writesNUL
+        let appendNUL = nul ?? writesNUL
         keyBuffer.removeAll(keepingCapacity: true)
         keyBuffer.append(contentsOf: storedKey)
         valueBuffer.removeAll(keepingCapacity: true)
@@ -65,16 +79,19 @@ struct TableWriter: EntryStore, ~Copyable {
             keyBuffer.append(0)
             valueBuffer.append(0)
         }
-        let overwrite = duplicates == .replace
-        let result: Result<PutOutcome, BerkeleyDBError> = keyBuffer.withUnsafeBytes { k in
+        let policy = duplicates
+        let records = self.records
+        let result: Result<PutOutcome, TableAccessError> = keyBuffer.withUnsafeBytes { k in
             valueBuffer.withUnsafeBytes { v in
-                Result { () throws(BerkeleyDBError) in try handle.put(key: k, value: v, overwrite: overwrite) }
+                Result { () throws(TableAccessError) in try records.putRecord(key: k, value: v, duplicates: policy) }
             }
         }
         let outcome: PutOutcome
         switch result {
         case .success(let value): outcome = value
-        case .failure(let error): throw FatalError("table \(displayPath): write error: \(error.reason)")
+        case .failure(let error):
+            throw FatalError(
+                table.accessErrorMessage(.write, typedLabel: typedLabel, tableLabel: displayPath, reason: error.reason))
         }
         if outcome == .keyExists {
             if duplicates == .warn {
@@ -88,22 +105,24 @@ struct TableWriter: EntryStore, ~Copyable {
     /// Deletes `key` (already folded by the caller) under the NUL convention; the first
     /// successful delete fixes the convention for later ones, as in Postfix.
     mutating func delete(key: [UInt8]) throws(FatalError) -> Bool {
-        do throws(BerkeleyDBError) {
-            for withNUL in nulState.candidates where try handle.delete(key: withNUL ? key + [0] : key) {
+        do throws(TableAccessError) {
+            for withNUL in nulState.candidates where try records.deleteRecord(key: withNUL ? key + [0] : key) {
                 nulState.settle(withNUL: withNUL)
                 return true
             }
             return false
         } catch {
-            throw FatalError("table \(displayPath): delete error: \(error.reason)")
+            throw FatalError(
+                table.accessErrorMessage(.delete, typedLabel: typedLabel, tableLabel: displayPath, reason: error.reason)
+            )
         }
     }
 
     /// Flushes and closes the table; an error means it is not complete on disk.
     consuming func close() throws(FatalError) {
         let path = displayPath
-        do throws(BerkeleyDBError) {
-            try handle.close()
+        do throws(TableAccessError) {
+            try records.completeTable()
         } catch {
             throw FatalError("error writing \(path): \(error.reason)")
         }

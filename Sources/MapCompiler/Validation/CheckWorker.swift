@@ -35,13 +35,21 @@ let maximumWorkerFrame = 256 << 20
 
 // MARK: - The worker (child side)
 
-/// The worker (``TableChecker/runWorker(path:)``): verifies `path` with libdb and, when
-/// libdb finds it sound, opens it read-only and sends every record. Reports on the
-/// descriptor that was standard output; standard output itself is pointed at `/dev/null`
-/// first, so nothing libdb (or anything else) prints can mix with the report.
+/// The worker (``TableChecker/runWorker(path:)``): verifies a Berkeley DB file with libdb
+/// and, when libdb finds it sound, opens it read-only and sends every record. `operand` is
+/// the file's path, or `lmdb:PATH` or `cdb:PATH` for those types, which have no verifier:
+/// their records are read at once. Reports on the descriptor that was standard output;
+/// standard output itself is pointed at `/dev/null` first, so nothing the library (or
+/// anything else) prints can mix with the report.
 ///
 /// - Returns: 0 when the report is complete (whatever it says about the file).
-func runCheckWorker(path: String) -> Int32 {
+func runCheckWorker(path operand: String) -> Int32 {
+    var table: TableType? = nil
+    var path = operand
+    for type in [TableType.lmdb, .cdb] where operand.hasPrefix(type.rawValue + ":") {
+        table = type
+        path = String(operand.dropFirst(type.rawValue.count + 1))
+    }
     let report = dup(1)
     guard report >= 0 else { return 1 }
     let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -54,7 +62,8 @@ func runCheckWorker(path: String) -> Int32 {
     out.send(.hello, Array(workerGreeting.utf8))
     out.flush()
 
-    let verification = verifyTableFile(path: path)
+    let verification =
+        table == nil ? verifyTableFile(path: path) : TableVerification(error: nil, messages: [], omittedMessages: 0)
     for message in verification.messages { out.send(.message, Array(message.utf8)) }
     var verdict = littleEndianBytes(UInt32(bitPattern: verification.error?.code ?? 0))
     verdict += littleEndianBytes(UInt32(clamping: verification.omittedMessages))
@@ -71,7 +80,7 @@ func runCheckWorker(path: String) -> Int32 {
     let reader: TableReader
     do {
         reader = try TableReader(
-            tablePath: path, sourcePath: nil, method: nil, typeName: "check", handling: KeyHandling(),
+            tablePath: path, sourcePath: nil, table: table, typeName: "check", handling: KeyHandling(),
             warn: { _ in })
     } catch {
         out.send(.failure, error.text)
@@ -80,7 +89,7 @@ func runCheckWorker(path: String) -> Int32 {
         return 0
     }
     defer { reader.close() }
-    out.send(.type, Array((reader.method?.rawValue ?? "other").utf8))
+    out.send(.type, Array((table?.rawValue ?? reader.method?.rawValue ?? "other").utf8))
     out.flush()
     do {
         try reader.forEachRawRecord { key, value in

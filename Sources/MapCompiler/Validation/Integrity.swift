@@ -41,8 +41,9 @@ public struct IntegrityFinding: Equatable, Sendable {
 public struct IntegrityReport: Sendable {
     /// The table file checked (`NAME.db`).
     public let file: String
-    /// The access method libdb opened the file with (or the meta-data page names), if known.
-    public internal(set) var type: AccessMethod? = nil
+    /// The table type: for a Berkeley DB file the access method libdb opened it with (or
+    /// the meta-data page names), if known.
+    public internal(set) var type: TableType? = nil
     /// The number of records read, when the records could be read.
     public internal(set) var records: Int? = nil
     /// `with`, `without`, `mixed` or `none` (no records): the trailing-NUL convention of the
@@ -107,9 +108,10 @@ public struct TableChecker: Sendable {
         self.defaultType = defaultType
     }
 
-    /// Checks one operand: `TYPE:NAME` (the file `NAME.db`, which must be of that type, as
-    /// postmap reads `hash:NAME`), `NAME.db` (the file itself, of either type) or a bare `NAME`
-    /// (as postmap reads it: `NAME.db` of ``defaultType``).
+    /// Checks one operand: `TYPE:NAME` (the file `NAME.db`, `NAME.lmdb` or `NAME.cdb`, which
+    /// must be of that type, as postmap reads `hash:NAME`), a table file named with its
+    /// suffix (`NAME.db` of either Berkeley DB type, `NAME.lmdb`, `NAME.cdb`) or a bare `NAME`
+    /// (as postmap reads it: the table of ``defaultType``).
     ///
     /// A file that cannot be checked at all (missing, unreadable, unsupported type) gets an
     /// error finding; nothing is thrown.
@@ -120,23 +122,28 @@ public struct TableChecker: Sendable {
         let statedType: String?
         if let colon = operand.firstIndex(of: ":"), colon != operand.startIndex, !operand[..<colon].contains("/") {
             let map = MapArgument(operand)
-            path = map.tablePath
+            let table: TableType? =
+                if case .indexed(let table) = MapTypeSupport(type: map.explicitType ?? "") { table } else { nil }
+            path = map.tablePath(for: table ?? .hash)
             statedType = map.explicitType
-        } else if operand.hasSuffix(".db") {
+        } else if let suffixed = TableType.allCases.first(where: { operand.hasSuffix($0.fileSuffix) }) {
             path = operand
-            statedType = nil
+            statedType = suffixed.accessMethod == nil ? suffixed.rawValue : nil
         } else {
-            path = operand + ".db"
+            let table: TableType? =
+                if case .indexed(let table) = MapTypeSupport(type: defaultType) { table } else { nil }
+            path = operand + (table ?? .hash).fileSuffix
             statedType = defaultType
         }
         var report = IntegrityReport(file: path)
-        var stated: AccessMethod? = nil
+        var stated: TableType? = nil
         if let statedType {
-            guard case .berkeley(let method) = MapTypeSupport(type: statedType) else {
-                report.error("unsupported dictionary type: \(statedType) (--check reads hash and btree tables)")
+            guard case .indexed(let table) = MapTypeSupport(type: statedType) else {
+                report.error(
+                    "unsupported dictionary type: \(statedType) (--check reads hash, btree, lmdb and cdb tables)")
                 return report
             }
-            stated = method
+            stated = table
         }
         checkTableFile(path: path, stated: stated, operand: operand, checker: self, into: &report)
         return report
@@ -156,7 +163,7 @@ private func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\
 /// The checks of one table file (see the top of this file) for `checker`, findings added
 /// to `report`.
 private func checkTableFile(
-    path: String, stated: AccessMethod?, operand: String, checker: TableChecker, into report: inout IntegrityReport
+    path: String, stated: TableType?, operand: String, checker: TableChecker, into report: inout IntegrityReport
 ) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected just below.
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -166,38 +173,36 @@ private func checkTableFile(
     guard fstat(descriptor, &before) == 0 else { return report.error("cannot stat: \(systemErrorText(errno))") }
     guard before.st_mode & S_IFMT == S_IFREG else { return report.error("not a regular file") }
     let size = Int(before.st_size)
-    guard size > 0 else { return report.error("empty file (0 bytes): not a Berkeley DB table") }
-    if let problem = lockShared(descriptor, timeout: checkLockTimeout) { return report.error(problem) }
-    defer { _ = flock(descriptor, LOCK_UN) }
+    let kindName: String
+    switch stated {
+    case .lmdb?: kindName = "an lmdb table"
+    case .cdb?: kindName = "a cdb table"
+    default: kindName = "a Berkeley DB table"
+    }
+    guard size > 0 else { return report.error("empty file (0 bytes): not \(kindName)") }
+    let style: FileLockStyle = stated == .lmdb ? .fcntl : .flock
+    if let problem = lockShared(descriptor, style: style, timeout: checkLockTimeout) { return report.error(problem) }
+    defer { _ = lockFile(descriptor, style: style, .unlocked) }
 
-    // 1. The meta-data page, read as bytes.
-    var start = [UInt8](repeating: 0, count: min(size, 512))
+    // 1. The meta-data page (Berkeley DB), the meta pages (lmdb) or the pointer table
+    //    (cdb), read as bytes.
+    var start = [UInt8](repeating: 0, count: min(size, 65536 + 512))
     let count = start.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
     guard count >= 0 else { return report.error("cannot read: \(systemErrorText(errno))") }
     start.removeSubrange(count...)
-    guard let header = TableFileHeader(start) else {
-        if size < TableFileHeader.minimumLength {
-            return report.error("too short for a Berkeley DB table (\(size) bytes)")
-        }
-        let text = start.allSatisfy {
-            $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20...0x7E).contains($0) || $0 >= 0x80
-        }
-        return report.error(
-            "not a Berkeley DB file (no hash or btree magic number)"
-                + (text ? "; it looks like text: a source file rather than its table?" : ""))
-    }
-    guard case .table(let headerMethod) = header.kind else {
-        if case .otherBerkeleyDB(let name) = header.kind {
-            report.error("a Berkeley DB \(name) file, not a hash or btree table")
-        }
-        return
-    }
-    report.type = headerMethod
-    checkHeader(header, size: size, into: &report)
-    guard report.ok else { return }
-    // A table of the other type is still checked in full.
-    if let stated, stated != headerMethod {
-        report.error("a \(headerMethod.rawValue) table, not \(stated.rawValue) as stated (\(operand))")
+    let table: TableType
+    switch stated {
+    case .lmdb?:
+        guard checkLMDBHeader(start, size: size, into: &report) else { return }
+        table = .lmdb
+    case .cdb?:
+        if let problem = CDBFileHeader.problem(start, fileSize: size) { return report.error(problem) }
+        report.type = .cdb
+        table = .cdb
+    default:
+        guard let method = checkBerkeleyHeader(start, size: size, stated: stated, operand: operand, into: &report)
+        else { return }
+        table = method == .hash ? .hash : .btree
     }
 
     // 2. libdb's verifier and the records, in a worker process.
@@ -205,7 +210,9 @@ private func checkTableFile(
         return report.error("cannot resolve the path: \(systemErrorText(errno))")
     }
     var scan = RecordChecker(handling: checker.handling, format: checker.format)
-    runWorker(checker.worker, path: resolved, fileSize: size, scan: &scan, into: &report)
+    let workerOperand = table.accessMethod == nil ? "\(table.rawValue):\(resolved)" : resolved
+    runWorker(
+        checker.worker, operand: workerOperand, table: table, fileSize: size, scan: &scan, into: &report)
 
     // The file must still be the one that was checked, unchanged.
     var after = stat()
@@ -222,6 +229,74 @@ private func checkTableFile(
     report.records = scan.records
     report.nul = scan.nulConvention
     report.findings += scan.findings()
+}
+
+/// An lmdb file's meta pages: LMDB's magic number, a page size it can have, and a file that
+/// holds every page the newer meta page accounts for.
+///
+/// - Returns: `false` when the records should not be read.
+private func checkLMDBHeader(_ start: [UInt8], size: Int, into report: inout IntegrityReport) -> Bool {
+    guard let header = LMDBFileHeader(start) else {
+        if TableFileHeader(start) != nil {
+            report.error("a Berkeley DB file, not an lmdb table")
+        } else {
+            report.error("not an lmdb file (no LMDB magic number in its first page)")
+        }
+        return false
+    }
+    report.type = .lmdb
+    guard header.hasValidPageSize else {
+        report.error("invalid page size \(header.pageSize) in the meta page")
+        return false
+    }
+    let pages = UInt64(size) / UInt64(header.pageSize)
+    if header.lastPage >= pages {
+        report.error(
+            "truncated: the meta page accounts for \(plural(Int(clamping: header.lastPage + 1), "page")), the file"
+                + " holds \(pages)")
+        return false
+    }
+    return true
+}
+
+/// A Berkeley DB file's meta-data page (see the top of this file).
+///
+/// - Returns: the access method the page names, or `nil` when the records should not be read.
+private func checkBerkeleyHeader(
+    _ start: [UInt8], size: Int, stated: TableType?, operand: String, into report: inout IntegrityReport
+) -> AccessMethod? {
+    let start = Array(start.prefix(512))
+    guard let header = TableFileHeader(start) else {
+        if size < TableFileHeader.minimumLength {
+            report.error("too short for a Berkeley DB table (\(size) bytes)")
+            return nil
+        }
+        if LMDBFileHeader.hasMagic(start) {
+            report.error("an lmdb file, not a Berkeley DB table (name it lmdb:NAME or NAME.lmdb)")
+            return nil
+        }
+        let text = start.allSatisfy {
+            $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20...0x7E).contains($0) || $0 >= 0x80
+        }
+        report.error(
+            "not a Berkeley DB file (no hash or btree magic number)"
+                + (text ? "; it looks like text: a source file rather than its table?" : ""))
+        return nil
+    }
+    guard case .table(let headerMethod) = header.kind else {
+        if case .otherBerkeleyDB(let name) = header.kind {
+            report.error("a Berkeley DB \(name) file, not a hash or btree table")
+        }
+        return nil
+    }
+    report.type = headerMethod == .hash ? .hash : .btree
+    checkHeader(header, size: size, into: &report)
+    guard report.ok else { return nil }
+    // A table of the other type is still checked in full.
+    if let stated, stated.accessMethod != headerMethod {
+        report.error("a \(headerMethod.rawValue) table, not \(stated.rawValue) as stated (\(operand))")
+    }
+    return headerMethod
 }
 
 /// The meta-data page's own consistency with the file.
@@ -246,15 +321,26 @@ private func checkHeader(_ header: TableFileHeader, size: Int, into report: inou
     }
 }
 
-/// Takes a shared `flock()` on `descriptor`, waiting at most `timeout` seconds for a writer.
+/// Takes a shared lock of `style` on `descriptor`, waiting at most `timeout` seconds for a
+/// writer.
 ///
 /// - Returns: `nil` when locked, else the problem.
-private func lockShared(_ descriptor: Int32, timeout: Double) -> String? {
+private func lockShared(_ descriptor: Int32, style: FileLockStyle, timeout: Double) -> String? {
     var waited = 0.0
-    while flock(descriptor, LOCK_SH | LOCK_NB) != 0 {
+    func tryLock() -> Bool {
+        switch style {
+        case .flock: return flock(descriptor, LOCK_SH | LOCK_NB) == 0
+        case .fcntl:
+            var request = flock()
+            request.l_type = Int16(F_RDLCK)
+            request.l_whence = Int16(SEEK_SET)
+            return fcntl(descriptor, F_SETLK, &request) == 0
+        }
+    }
+    while !tryLock() {
         switch errno {
         case EINTR: continue
-        case EWOULDBLOCK:
+        case EWOULDBLOCK, EACCES:
             guard waited < timeout else {
                 return "locked by another process (a table being rebuilt?) for more than \(Int(timeout)) seconds"
             }
@@ -275,16 +361,17 @@ private func resolvedPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
-/// Runs `worker` on `path` and feeds its report into `scan` and `report`.
+/// Runs `worker` on `operand` (the table's path, or `lmdb:PATH`/`cdb:PATH`) and feeds its
+/// report into `scan` and `report`.
 private func runWorker(
-    _ worker: CheckWorkerCommand, path: String, fileSize: Int, scan: inout RecordChecker,
+    _ worker: CheckWorkerCommand, operand: String, table: TableType, fileSize: Int, scan: inout RecordChecker,
     into report: inout IntegrityReport
 ) {
     var reader = WorkerFrameReader()
-    var state = WorkerProgress()
+    var state = WorkerProgress(library: table.libraryName)
     let timeout = workerTimeout(fileSize: fileSize)
     let ending = superviseWorker(
-        executable: worker.executable, arguments: worker.arguments + [path],
+        executable: worker.executable, arguments: worker.arguments + [operand],
         inactivityTimeout: timeout
     ) { bytes in
         reader.append(bytes)
@@ -306,6 +393,8 @@ private func runWorker(
 
 /// What the worker has reported so far.
 private struct WorkerProgress {
+    /// The library the worker runs on the file (`libdb`, `liblmdb`, `tinycdb`).
+    let library: String
     var greeted = false
     var verified = false
     var libraryMessages: [String] = []
@@ -383,16 +472,19 @@ private struct WorkerProgress {
         if verified && verifyCode != 0 && libraryMessages.isEmpty {
             report.error("libdb verification failed: \(verifyReason)")
         }
-        let phase = !verified ? "verifying the file" : "reading the records (after verification passed)"
+        let phase =
+            !verified
+            ? "verifying the file"
+            : library == "libdb" ? "reading the records (after verification passed)" : "reading the records"
         switch ending {
         case .notStarted(let code):
             return report.error("cannot start the check worker: \(systemErrorText(code))")
         case .signaled(let signal):
             return report.error(
-                "libdb crashed while \(phase) (\(signalName(signal)) in the worker process): the file is corrupt")
+                "\(library) crashed while \(phase) (\(signalName(signal)) in the worker process): the file is corrupt")
         case .timedOut:
             return report.error(
-                "libdb did not finish \(phase) within \(Int(timeout)) seconds; the worker process was stopped:"
+                "\(library) did not finish \(phase) within \(Int(timeout)) seconds; the worker process was stopped:"
                     + " the file is corrupt or hostile")
         case .stopped:
             return report.error(
@@ -408,10 +500,15 @@ private struct WorkerProgress {
             }
         }
         guard verified, verifyCode == 0 else { return }
-        if let failure { return report.error("cannot read the table after verification: \(failure)") }
+        if let failure {
+            return report.error(
+                "cannot read the table\(library == "libdb" ? " after verification" : ""): \(failure)")
+        }
         switch type {
         case "hash": report.type = .hash
         case "btree": report.type = .btree
+        case "lmdb": report.type = .lmdb
+        case "cdb": report.type = .cdb
         default:
             report.type = nil
             return report.error("not a hash or btree table (libdb opens it as another access method, such as recno)")

@@ -27,6 +27,8 @@ public struct MapRecord: Sendable, Equatable {
 /// Where a map's contents came from.
 public enum MapOrigin: Sendable, Equatable {
     case source(path: String)
+    /// A table file; `method` is the Berkeley DB access method of a `.db` file (`nil` for
+    /// lmdb and cdb, or a file that could not tell).
     case table(path: String, method: AccessMethod?)
 }
 
@@ -162,15 +164,16 @@ extension MapContents {
     /// NUL), under a shared lock.
     ///
     /// - Parameters:
-    ///   - method: the access method the file must have; `nil` takes what its header says.
+    ///   - type: the table type the file must have; `nil` for a Berkeley DB file of
+    ///     either type (what its header says).
     ///   - typeName: the map type for messages (`hash`).
     /// - Throws: `open database PATH: REASON`, or a sequence error.
     public static func read(
-        table path: String, method: AccessMethod? = nil, typeName: String = "hash",
+        table path: String, type: TableType? = nil, typeName: String = "hash",
         handling: KeyHandling = KeyHandling(), warn: (Diagnostic) -> Void
     ) throws(FatalError) -> MapContents {
         let reader = try TableReader(
-            tablePath: path, sourcePath: nil, method: method, typeName: typeName, handling: handling, warn: warn)
+            tablePath: path, sourcePath: nil, table: type, typeName: typeName, handling: handling, warn: warn)
         defer { reader.close() }
         var contents = MapContents(origin: .table(path: path, method: reader.method))
         try reader.forEachRawRecord { key, value in
@@ -208,17 +211,21 @@ extension MapContents {
             if map.name.hasSuffix(".db") {
                 return try read(table: map.name, handling: handling, warn: warn)
             }
+            for table in [TableType.lmdb, .cdb] where map.name.hasSuffix(table.fileSuffix) {
+                return try read(table: map.name, type: table, typeName: table.rawValue, handling: handling, warn: warn)
+            }
             return try source()
         }
-        guard case .berkeley(let method) = MapTypeSupport(type: type) else {
+        guard case .indexed(let table) = MapTypeSupport(type: type) else {
             throw FatalError("unsupported dictionary type: \(type)")
         }
+        let tablePath = map.tablePath(for: table)
         if preferSource, fileExists(map.name) { return try source() }
-        if !fileExists(map.tablePath), fileExists(map.name) {
-            warn(Diagnostic(.note, "\(map): no \(map.tablePath); using its source \(map.name), compiled in memory"))
+        if !fileExists(tablePath), fileExists(map.name) {
+            warn(Diagnostic(.note, "\(map): no \(tablePath); using its source \(map.name), compiled in memory"))
             return try source()
         }
-        return try read(table: map.tablePath, method: method, typeName: type, handling: handling, warn: warn)
+        return try read(table: tablePath, type: table, typeName: type, handling: handling, warn: warn)
     }
 
     /// The value stored for `key` once folded with `folding` (as Postfix folds a lookup key;

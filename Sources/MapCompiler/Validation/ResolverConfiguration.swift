@@ -65,12 +65,13 @@ struct TableLoader {
         }
         if let map = sources[name] { return map }
         let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
-        guard type == "hash" || type == "btree" || type == "texthash" else {
+        let indexed = if case .indexed = MapTypeSupport(type: type) { true } else { false }
+        guard indexed || type == "texthash" else {
             warn(
                 Diagnostic(
                     .warning,
-                    "\(parameter): \(element) cannot be read here (only hash:, btree: and texthash: tables are): "
-                        + "its answers are unknown"))
+                    "\(parameter): \(element) cannot be read here (only hash:, btree:, lmdb:, cdb: and texthash:"
+                        + " tables are): its answers are unknown"))
             return nil
         }
         // texthash: is read from its source file by Postfix itself.

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// lmdb tables beyond what the differential tests compare: a table larger than its initial
+/// map (the map grows while the table is written), and a failed build, which leaves the old
+/// table in place, as postmap's aborted transaction does, and no table where there was none
+/// (postmap leaves an empty one).
+@Suite("lmdb and cdb tables", .serialized, .enabled(if: oracleAvailable, "Postfix is not installed"))
+struct TableFormatTests {
+    @Test("an lmdb table larger than lmdb_map_size, read by the real postmap")
+    func lmdbMapGrows() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            // A 1 MiB initial map for a table of about 20 MB.
+            let config = try makeConfigDirectory(in: dir, extra: "lmdb_map_size = 1048576\n")
+            let count = 120_000
+            let source = (0..<count).map {
+                "user\($0)@Example.com dest\($0)@example.net, \(String(repeating: "x", count: 60))\n"
+            }
+            try write(source.joined(), to: "big", in: dir)
+            let built = try swiftpostmap(["-c", config.path, "lmdb:big"], in: dir)
+            #expect(built.status == 0, "\(built)")
+            let size =
+                (try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("big.lmdb").path)[
+                    .size] as? Int) ?? 0
+            #expect(size > 8 << 20, "the table is larger than the initial map many times over: \(size) bytes")
+            let listed = try run(realPostmap, ["-c", config.path, "-s", "lmdb:big"], in: dir)
+            #expect(listed.status == 0)
+            #expect(listed.stdout.split(separator: 0x0A).count == count)
+            let keys =
+                stride(from: 0, to: count, by: 997).map { "USER\($0)@example.com" }.joined(separator: "\n") + "\n"
+            let theirs = try run(
+                realPostmap, ["-c", config.path, "-q", "-", "lmdb:big"], in: dir, input: Data(keys.utf8))
+            let ours = try swiftpostmap(["-c", config.path, "-q", "-", "lmdb:big"], in: dir, input: Data(keys.utf8))
+            #expect(theirs.status == 0)
+            #expect(ours.stdout == theirs.stdout)
+            #expect(theirs.stdout.split(separator: 0x0A).count == keys.split(separator: "\n").count)
+        }
+    }
+
+    @Test("a failed lmdb build leaves the old table, or none")
+    func failedBuildKeepsTheTable() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("a@example.com b@example.net\n", to: "map", in: dir)
+            #expect(try swiftpostmap(["-c", config.path, "lmdb:map"], in: dir).status == 0)
+            let before = try Data(contentsOf: dir.appendingPathComponent("map.lmdb"))
+            // LMDB takes keys of at most 511 bytes.
+            let failing = "a@example.com c@example.net\n" + String(repeating: "k", count: 600) + " v\n"
+            try write(failing, to: "map", in: dir)
+            try write(failing, to: "new", in: dir)
+            let ours = try swiftpostmap(["-c", config.path, "lmdb:map"], in: dir, argv0: "postmap")
+            #expect(ours.status == 1)
+            #expect(ours.err.hasPrefix("postmap: fatal: error updating lmdb:map: MDB_BAD_VALSIZE"), "\(ours)")
+            #expect(try Data(contentsOf: dir.appendingPathComponent("map.lmdb")) == before)
+            let query = try run(realPostmap, ["-c", config.path, "-q", "a@example.com", "lmdb:map"], in: dir)
+            #expect(query.out == "b@example.net\n", "\(query)")
+            // The real postmap: the same message, and the old table kept too.
+            let theirs = try run(realPostmap, ["-c", config.path, "lmdb:map"], in: dir)
+            #expect(theirs.status == 1)
+            #expect(theirs.err == ours.err)
+            let kept = try run(realPostmap, ["-c", config.path, "-q", "a@example.com", "lmdb:map"], in: dir)
+            #expect(kept.out == "b@example.net\n", "\(kept)")
+            // Where there was no table, swiftpostmap leaves none; postmap an empty one.
+            #expect(try swiftpostmap(["-c", config.path, "lmdb:new"], in: dir).status == 1)
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("new.lmdb").path))
+        }
+    }
+}
