@@ -69,4 +69,36 @@ struct TableFormatTests {
             #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("new.lmdb").path))
         }
     }
+
+    /// The validation modes read lmdb and cdb tables as they read hash tables.
+    @Test("--resolve, --lint, --diff and --verify on lmdb and cdb tables")
+    func validationModes() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(
+                in: dir,
+                extra: "virtual_alias_domains = example.com\nvirtual_alias_maps = lmdb:\(dir.path)/virtual\n"
+                    + "virtual_mailbox_domains = vm.example\nvirtual_mailbox_maps = cdb:\(dir.path)/vmailbox\n"
+                    + "virtual_mailbox_base = /var/mail/vhosts\nalias_maps =\n")
+            try write("info@example.com jane@vm.example\n", to: "virtual", in: dir)
+            try write("jane@vm.example vm.example/jane/\n", to: "vmailbox", in: dir)
+            for map in ["lmdb:virtual", "cdb:vmailbox", "hash:virtual"] {
+                #expect(try run(realPostmap, ["-c", config.path, map], in: dir).status == 0)
+            }
+            let resolved = try swiftpostmap(["-c", config.path, "--resolve", "info@example.com"], in: dir)
+            #expect(resolved.status == 0, "\(resolved)")
+            #expect(resolved.out.contains("key info@example.com in lmdb:\(dir.path)/virtual: jane@vm.example"))
+            #expect(resolved.out.contains("in cdb:\(dir.path)/vmailbox: vm.example/jane/"), "\(resolved)")
+            let linted = try swiftpostmap(["-c", config.path, "--lint"], in: dir)
+            #expect(linted.status == 0, "\(linted)")
+            #expect(try swiftpostmap(["--diff", "hash:virtual", "lmdb:virtual"], in: dir).status == 0)
+            #expect(try swiftpostmap(["--diff", "virtual.lmdb", "cdb:vmailbox"], in: dir).status == 1)
+            #expect(try swiftpostmap(["-c", config.path, "--verify", "cdb:vmailbox"], in: dir).status == 0)
+            try write("jane@vm.example vm.example/jane/\nbob@vm.example vm.example/bob/\n", to: "vmailbox", in: dir)
+            let stale = try swiftpostmap(["-c", config.path, "--verify", "cdb:vmailbox"], in: dir)
+            #expect(stale.status == 1)
+            #expect(stale.out.contains("- bob@vm.example vm.example/bob/"), "\(stale)")
+        }
+    }
 }
