@@ -38,8 +38,9 @@ struct OwnershipTests {
         Case(sourceMode: 0o644, owner: "nobody:nogroup", options: [], existing: (0o666, "root:root")),
     ]
 
-    @Test("same mode and owner as postmap", arguments: cases)
-    func sameAsPostmap(_ testCase: Case) throws {
+    @Test("same mode and owner as postmap", arguments: cases, ["hash", "lmdb", "cdb"])
+    func sameAsPostmap(_ testCase: Case, _ type: String) throws {
+        let table = "src." + (type == "hash" ? "db" : type)
         #expect(oracleInstalled)
         guard oracleInstalled else { return }
         try withTemporaryDirectory { root in
@@ -52,21 +53,21 @@ struct OwnershipTests {
                 try run("/bin/chmod", ["755", root.path])
                 let source = try write("a 1\n", to: "src", in: dir)
                 if let existing = testCase.existing {
-                    try run(realPostmap, ["-c", config.path, "src"], in: dir)
-                    try run("/bin/chmod", [String(existing.mode, radix: 8), "src.db"], in: dir)
-                    try run("/bin/chown", [existing.owner, "src.db"], in: dir)
+                    try run(realPostmap, ["-c", config.path, "\(type):src"], in: dir)
+                    try run("/bin/chmod", [String(existing.mode, radix: 8), table], in: dir)
+                    try run("/bin/chown", [existing.owner, table], in: dir)
                 }
                 try run("/bin/chmod", [String(testCase.sourceMode, radix: 8), source.path])
                 if let owner = testCase.owner { try run("/bin/chown", [owner, source.path]) }
-                let arguments = ["-c", config.path] + testCase.options + ["src"]
+                let arguments = ["-c", config.path] + testCase.options + ["\(type):src"]
                 let result =
                     side == "theirs"
                     ? try run(realPostmap, arguments, in: dir)
                     : try swiftpostmap(arguments, in: dir, argv0: "postmap")
-                let stat = try run("/usr/bin/stat", ["-c", "%a %U:%G", "src.db"], in: dir)
+                let stat = try run("/usr/bin/stat", ["-c", "%a %U:%G", table], in: dir)
                 seen.append("status \(result.status) \(normalizingProgramName(result.stderr, "postmap")) \(stat.out)")
             }
-            #expect(seen[1] == seen[0], "\(testCase)")
+            #expect(seen[1] == seen[0], "\(type): \(testCase)")
         }
     }
 }

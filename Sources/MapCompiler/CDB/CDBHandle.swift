@@ -43,11 +43,16 @@ struct CDBMaker: ~Copyable {
     private var finished = false
     let path: String
 
-    /// Creates the new cdb file `path` (it must not exist) with `mode`.
+    /// Starts the cdb file `path` (created with `mode` if needed, emptied; the caller holds
+    /// the file's lock through a descriptor of its own).
     init(path: String, mode: mode_t) throws(CDBError) {
         // Read and write: tinycdb reads records back to find duplicates.
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw CDBError(code: errno, operation: .open, path: path) }
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0, ftruncate(fd, 0) == 0 else {
+            let code = errno
+            if fd >= 0 { Glibc.close(fd) }
+            throw CDBError(code: code, operation: .open, path: path)
+        }
         let made = UnsafeMutablePointer<cdb_make>.allocate(capacity: 1)
         made.initialize(to: cdb_make())
         guard cdb_make_start(made, fd) == 0 else {

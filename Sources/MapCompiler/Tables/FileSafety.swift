@@ -146,14 +146,15 @@ func symbolicLinkRefusal(_ tablePath: String) -> FatalError {
 ///   - copyExisting: start from a copy of the current table (incremental updates and
 ///     deletes) instead of an empty file.
 ///   - attributes: mode and owner for a table that does not exist yet; an existing table's
-///     mode and owner are kept, unless `keepExistingAttributes` is `false` (cdb: postmap
-///     writes a new file and renames it, so the new table has a new table's mode).
+///     mode and owner are kept.
+///   - openFailureLabel: how Postfix words a table it cannot open for writing (`open` for
+///     Berkeley DB, `open database` for lmdb).
 ///   - body: writes the table at the temporary path it is given. When `copyExisting` is set
 ///     and no table exists, the path does not exist yet either.
 /// - Returns: whatever `body` returns.
 func replaceTableAtomically<T>(
-    tablePath: String, lockStyle: FileLockStyle = .flock, copyExisting: Bool, attributes: TableFileAttributes,
-    keepExistingAttributes: Bool = true,
+    tablePath: String, lockStyle: FileLockStyle = .flock, openFailureLabel: String = "open", copyExisting: Bool,
+    attributes: TableFileAttributes,
     warn: (Diagnostic) -> Void,
     body: (_ temporaryPath: String, _ existed: Bool) throws(FatalError) -> (result: T, commit: Bool)
 ) throws(FatalError) -> T {
@@ -163,7 +164,7 @@ func replaceTableAtomically<T>(
         lock = try FileLock.acquire(path: tablePath, exclusive: true, writable: true, style: lockStyle)
     } catch {
         switch error.step {
-        case .open: throw FatalError("open \(tablePath): \(systemErrorText(error.code))")
+        case .open: throw FatalError("\(openFailureLabel) \(tablePath): \(systemErrorText(error.code))")
         case .lock: throw FatalError("lock \(tablePath): \(systemErrorText(error.code))")
         case .symlink:
             // Writing through a link planted at the table's path is how a root-run build is
@@ -222,7 +223,7 @@ func replaceTableAtomically<T>(
                 return result
             }
             var final = attributes
-            if exists && keepExistingAttributes {
+            if exists {
                 final = TableFileAttributes(mode: existing.st_mode & 0o7777, owner: (existing.st_uid, existing.st_gid))
             }
             if let lock, scratchDirectory != nil {
@@ -245,6 +246,67 @@ func replaceTableAtomically<T>(
         }
         _ = lock
         return result
+    }
+}
+
+/// Writes a cdb table the way postmap does: into `NAME.cdb.tmp`, created if needed and
+/// exclusively `flock`ed (so writers of one table, postmap's included, take turns), emptied,
+/// written by `body`, synced, and renamed over `NAME.cdb`. The existing table is neither
+/// opened nor locked: the new one is a new file (a new table's mode, the caller's owner),
+/// and the directory must let the caller create it, as for postmap. On failure the
+/// temporary file is removed and the old table is untouched.
+func replaceCDBTable<T>(
+    tablePath: String, mode: mode_t, body: (_ temporaryPath: String) throws(FatalError) -> T
+) throws(FatalError) -> T {
+    let temporaryPath = tablePath + ".tmp"
+    var descriptor: Int32 = -1
+    while descriptor < 0 {
+        let fd = open(temporaryPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw symbolicLinkRefusal(temporaryPath) }
+            throw FatalError("open database \(temporaryPath): \(systemErrorText(errno))")
+        }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let code = errno
+                close(fd)
+                throw FatalError("lock \(temporaryPath): \(systemErrorText(code))")
+            }
+        }
+        // Another writer may have renamed (or removed) the file while this one waited.
+        var locked = stat()
+        var current = stat()
+        if fstat(fd, &locked) == 0, lstat(temporaryPath, &current) == 0, locked.st_ino == current.st_ino,
+            locked.st_dev == current.st_dev
+        {
+            descriptor = fd
+        } else {
+            close(fd)
+        }
+    }
+    defer { close(descriptor) }
+    return try withTerminationSignalsDeferred { () throws(FatalError) -> T in
+        do throws(FatalError) {
+            guard ftruncate(descriptor, 0) == 0, fchmod(descriptor, mode) == 0 else {
+                throw FatalError("open database \(temporaryPath): \(systemErrorText(errno))")
+            }
+            let result = try body(temporaryPath)
+            if fsync(descriptor) != 0 {
+                throw FatalError("error writing \(temporaryPath): \(systemErrorText(errno))")
+            }
+            if rename(temporaryPath, tablePath) != 0 {
+                throw FatalError("rename \(temporaryPath) to \(tablePath): \(systemErrorText(errno))")
+            }
+            let dfd = open(directoryName(of: tablePath), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 {
+                _ = fsync(dfd)
+                close(dfd)
+            }
+            return result
+        } catch {
+            unlink(temporaryPath)
+            throw error
+        }
     }
 }
 

@@ -142,11 +142,8 @@ private func build(
     }
     let sourceBytes = sourceInfo.map { Int($0.st_size) }
     let duplicateLabel = duplicateWarningLabel(request.table, typeName: request.typeName, name: request.name)
-    return try replaceTableAtomically(
-        tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: request.incremental,
-        attributes: TableFileAttributes(mode: mode, owner: nil), keepExistingAttributes: request.table != .cdb,
-        warn: warn
-    ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
+    /// Writes the table at `temporaryPath` from the source.
+    func write(_ temporaryPath: String) throws(FatalError) -> BuildSummary {
         let windows = SourceWindows(fd: fd, sourceName: sourceName)
         if !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold,
             let method = request.table.accessMethod
@@ -159,18 +156,16 @@ private func build(
                 let entries = BucketOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
                     expectedBytes: sourceBytes, spillDirectory: spillDirectory)
-                let summary = try buildHeldBack(
+                return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
                     mode: mode, warn: warn)
-                return (summary, true)
             case .btree:
                 let entries = KeyOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
                     spillDirectory: spillDirectory)
-                let summary = try buildHeldBack(
+                return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
                     mode: mode, warn: warn)
-                return (summary, true)
             }
         }
         let records =
@@ -184,7 +179,18 @@ private func build(
         let summary = try compileEntriesInParallel(
             from: windows, sourceName: sourceName, request: request, into: &writer, warn: warn)
         try writer.close()
-        return (summary, true)
+        return summary
+    }
+    if request.table == .cdb {
+        // postmap's own way for cdb: NAME.cdb.tmp, locked, written and renamed.
+        return try replaceCDBTable(tablePath: tablePath, mode: mode) { path throws(FatalError) in try write(path) }
+    }
+    return try replaceTableAtomically(
+        tablePath: tablePath, lockStyle: format.lockStyle,
+        openFailureLabel: request.table == .lmdb ? "open database" : "open", copyExisting: request.incremental,
+        attributes: TableFileAttributes(mode: mode, owner: nil), warn: warn
+    ) { temporaryPath, _ throws(FatalError) -> (result: BuildSummary, commit: Bool) in
+        (try write(temporaryPath), true)
     }
 }
 
@@ -193,7 +199,7 @@ private func build(
 func createEmptyTable(_ table: TableType, tablePath: String, warn: (Diagnostic) -> Void) throws(FatalError) {
     try withTableFormat(table) { format throws(FatalError) in
         try replaceTableAtomically(
-            tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: true,
+            tablePath: tablePath, lockStyle: format.lockStyle, openFailureLabel: "open database", copyExisting: true,
             attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
         ) { temporaryPath, existed throws(FatalError) -> (result: Void, commit: Bool) in
             guard !existed else { return ((), false) }
@@ -258,7 +264,8 @@ public func deleteFromTable(
     let tablePath = name + table.fileSuffix
     return try withTableFormat(table) { format throws(FatalError) -> Bool in
         try replaceTableAtomically(
-            tablePath: tablePath, lockStyle: format.lockStyle, copyExisting: true,
+            tablePath: tablePath, lockStyle: format.lockStyle,
+            openFailureLabel: table == .lmdb ? "open database" : "open", copyExisting: true,
             attributes: TableFileAttributes(mode: 0o644, owner: nil), warn: warn
         ) { temporaryPath, existed throws(FatalError) -> (result: Bool, commit: Bool) in
             guard existed else { throw FatalError("open database \(tablePath): \(systemErrorText(ENOENT))") }
