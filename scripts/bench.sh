@@ -147,10 +147,27 @@ PY
             "$(ratio "$(stat -c %s "$bsrc.db")" "$(stat -c %s "$bsrc-swift.db")")" "$identical" | tee -a "$table"
         last_btree=$bsrc
     done
-    # lmdb and cdb at the lookup size (Debian's postfix-lmdb and postfix-cdb)
+    # lmdb and cdb at the lookup size (Debian's postfix-lmdb and postfix-cdb). postmap 3.7's
+    # lmdb build that outgrows lmdb_map_size starts over and then stores its keys unfolded
+    # (its own lookups miss them), so ours is compared with a postmap build given a map
+    # large enough from the start (not timed).
+    mkdir -p "$work/bigmap"
+    printf 'compatibility_level = 3.6\nlmdb_map_size = 4294967296\n' > "$work/bigmap/main.cf"
     for type in lmdb cdb; do
         read -r pt pm st sm < <(build "$type" "$src")
-        identical=yes; same "$type" "$src" || identical=NO
+        identical=yes
+        if [ "$type" = lmdb ]; then
+            cp "$src" "$src-ref"
+            MAIL_CONFIG="$work/bigmap" "$postmap" "lmdb:$src-ref"
+            cp "$src.lmdb" "$src-default.lmdb"
+            cp "$src-ref.lmdb" "$src.lmdb"
+            same lmdb "$src" || identical=NO
+            cmp -s <("$postmap" -s "lmdb:$src-default" | sort) <("$postmap" -s "lmdb:$src" | sort) \
+                || identical="$identical (postmap's own default-size table is not: its keys are unfolded)"
+            mv "$src-default.lmdb" "$src.lmdb"
+        else
+            same "$type" "$src" || identical=NO
+        fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${src##*-}" "$type" "$pt" "$st" \
             "$(ratio "$pt" "$st")" "$pm" "$sm" "$(ratio "$pm" "$sm")" "$(stat -c %s "$src.$type")" \
             "$(stat -c %s "$src-swift.$type")" "$(ratio "$(stat -c %s "$src.$type")" "$(stat -c %s "$src-swift.$type")")" \
