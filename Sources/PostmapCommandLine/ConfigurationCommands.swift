@@ -57,6 +57,7 @@ extension ExtensionCommands {
     func synchronize(dryRun: Bool, target: TableType?, json: Bool) throws(FatalError) -> Int32 {
         let references = indexedTableReferences(in: context.config).filter { !$0.isCache }
         var done: Set<String> = []
+        var ready: Set<String> = []
         var pending = 0
         var failed = 0
         for reference in references {
@@ -77,7 +78,7 @@ extension ExtensionCommands {
                 hostname: try context.config.myhostname())
             var action = "fresh"
             switch state {
-            case .fresh: break
+            case .fresh: ready.insert(typed)
             case .noSource:
                 action = "skipped: no source \(reference.name)"
             case .unreadable(let reason):
@@ -90,6 +91,7 @@ extension ExtensionCommands {
                 } else {
                     do throws(FatalError) {
                         try build(reference, as: table)
+                        ready.insert(typed)
                         action = "built (was \(state.description))"
                     } catch {
                         context.warn(Diagnostic(.warning, "\(typed): \(error.description)"))
@@ -109,7 +111,9 @@ extension ExtensionCommands {
                 context.output.standardOutput(Array("\(typed): \(action)\n".utf8))
             }
         }
-        if let target { printSwitchCommands(indexedTableReferences(in: context.config), to: target) }
+        if let target, !dryRun {
+            printSwitchCommands(indexedTableReferences(in: context.config), to: target, ready: ready)
+        }
         if failed > 0 { return 1 }
         return dryRun && pending > 0 ? 1 : 0
     }
@@ -139,11 +143,25 @@ extension ExtensionCommands {
 
     /// `postconf -e` (main.cf) and `postconf -P` (master.cf `-o`) commands that name the new
     /// tables, one per parameter, in the order the parameters are named.
-    private func printSwitchCommands(_ references: [IndexedTableReference], to target: TableType) {
+    /// A parameter is switched only when every table it names exists in the new type
+    /// (`ready`: fresh or just built); the others get a warning instead.
+    private func printSwitchCommands(_ references: [IndexedTableReference], to target: TableType, ready: Set<String>) {
         var seen: Set<String> = []
         for reference in references where reference.isBerkeleyDB {
             let key = "\(reference.service ?? "")/\(reference.parameter)"
             guard seen.insert(key).inserted else { continue }
+            let missing = references.filter {
+                "\($0.service ?? "")/\($0.parameter)" == key && $0.isBerkeleyDB && !$0.isCache
+                    && !ready.contains("\(target.rawValue):\($0.name)")
+            }
+            if let first = missing.first {
+                context.warn(
+                    Diagnostic(
+                        .warning,
+                        "\(first.location): not switching \(reference.parameter): there is no \(target.rawValue) table"
+                            + " \(first.name)\(target.fileSuffix) (\(first.element))"))
+                continue
+            }
             // A cache is written by Postfix's daemons: lmdb, never cdb (which is read-only).
             let replaced = replacingBerkeleyTypes(in: reference.value, with: reference.isCache ? .lmdb : target)
             if let service = reference.service {

@@ -278,6 +278,15 @@ struct IntegrityCheckTests {
             let cdb = try Data(contentsOf: dir.appendingPathComponent("src.cdb"))
             try cdb.prefix(cdb.count - 100).write(to: dir.appendingPathComponent("short.cdb"))
             try Data(contentsOf: dir.appendingPathComponent("src.db")).write(to: dir.appendingPathComponent("db.lmdb"))
+            // Both meta pages claiming the largest page number (review finding: an overflow).
+            var evil = lmdb
+            for offset in [136, 4096 + 136] {
+                evil.replaceSubrange(offset..<(offset + 8), with: [UInt8](repeating: 0xFF, count: 8))
+            }
+            try evil.write(to: dir.appendingPathComponent("evil.lmdb"))
+            let hostile = try bounded(["--check", "evil.lmdb"], in: dir, environment: env)
+            #expect(hostile.status == 1, "\(hostile)")
+            #expect(hostile.out.hasPrefix("evil.lmdb: error: truncated"), "\(hostile)")
             let bad = try bounded(["--check", "half.lmdb", "short.cdb", "db.lmdb"], in: dir, environment: env)
             #expect(bad.status == 1)
             let lines = bad.out.split(separator: "\n").map(String.init)

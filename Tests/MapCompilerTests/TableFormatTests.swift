@@ -101,4 +101,53 @@ struct TableFormatTests {
             #expect(stale.out.contains("- bob@vm.example vm.example/bob/"), "\(stale)")
         }
     }
+
+    /// `-i` on an lmdb table postmap filled to near its map size: the map grows before the
+    /// first step (review finding: MDB_MAP_FULL where postmap succeeds).
+    @Test("-i and -d on an lmdb table that nearly fills its map")
+    func incrementalOnAFullMap() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            var generator = SeededGenerator(seed: 42)
+            func line(_ index: Int) -> String {
+                let value = (0..<100).map { _ in Character(UnicodeScalar(UInt8(97 + generator.next() % 26))) }
+                return "k\(index)@example.com \(String(value))\n"
+            }
+            try write((0..<75_000).map(line).joined(), to: "t", in: dir)
+            #expect(try run(realPostmap, ["-c", config.path, "lmdb:t"], in: dir).status == 0)
+            let more = Data((75_000..<95_000).map(line).joined().utf8)
+            let added = try swiftpostmap(["-c", config.path, "-i", "lmdb:t"], in: dir, input: more)
+            #expect(added.status == 0, "\(added)")
+            let deleted = try swiftpostmap(
+                ["-c", config.path, "-d", "-", "lmdb:t"], in: dir,
+                input: Data((0..<30_000).map { "k\($0)@example.com\n" }.joined().utf8))
+            #expect(deleted.status == 0, "\(deleted)")
+            let listed = try run(realPostmap, ["-c", config.path, "-s", "lmdb:t"], in: dir)
+            #expect(listed.stdout.split(separator: 0x0A).count == 65_000)
+        }
+    }
+
+    /// A file tinycdb cannot map: postmap's message, and no crash (review finding: the
+    /// reader freed its state twice).
+    @Test("a file that is not a cdb table")
+    func notACDBFile() throws {
+        #expect(oracleInstalled, "the real postmap must be installed under CI")
+        guard oracleInstalled else { return }
+        try withTemporaryDirectory { dir in
+            let config = try makeConfigDirectory(in: dir)
+            try write("", to: "empty.cdb", in: dir)
+            try write("hello\n", to: "text.cdb", in: dir)
+            for name in ["empty", "text"] {
+                let arguments = ["-c", config.path, "-q", "a", "cdb:\(name)"]
+                let theirs = try run(realPostmap, arguments, in: dir)
+                let ours = try swiftpostmap(arguments, in: dir, argv0: "postmap")
+                #expect(ours == theirs, "\(name)")
+                let verify = try swiftpostmap(["--diff", "cdb:\(name)", "cdb:\(name)"], in: dir)
+                #expect(verify.status == 2 || verify.status == 1, "\(verify)")
+                #expect(!verify.err.contains("fault"), "\(verify)")
+            }
+        }
+    }
 }

@@ -126,14 +126,17 @@ final class CDBReader {
     ///
     /// - Throws: ``CDBError`` (`EPROTO` for a file that is not a cdb file).
     init(descriptor: Int32, path: String) throws(CDBError) {
-        self.path = path
-        state = UnsafeMutablePointer<cdb>.allocate(capacity: 1)
-        state.initialize(to: cdb())
-        guard cdb_init(state, descriptor) == 0 else {
+        // Every property is set only once tinycdb has mapped the file: a throw before that
+        // does not run deinit (which would free the state a second time).
+        let mapped = UnsafeMutablePointer<cdb>.allocate(capacity: 1)
+        mapped.initialize(to: cdb())
+        guard cdb_init(mapped, descriptor) == 0 else {
             let code = errno
-            state.deallocate()
+            mapped.deallocate()
             throw CDBError(code: code, operation: .open, path: path)
         }
+        self.path = path
+        state = mapped
     }
 
     /// The value of the first record with `key`, or `nil`.

@@ -53,6 +53,11 @@ public enum MapKind: String, Sendable, Equatable, CaseIterable {
     }
 }
 
+extension MapKind {
+    /// This kind, or `other` when this one says nothing (generic).
+    func inherited(_ other: MapKind?) -> MapKind { self == .generic ? (other ?? self) : self }
+}
+
 /// One `type:name` element of a configuration.
 struct MapReference: Sendable, Equatable {
     /// The parameter whose value names the table.
@@ -107,9 +112,23 @@ func mapReferences(
                 references.append(
                     MapReference(
                         parameter: parameter, element: element, map: inner, proxied: proxied, file: file, line: line,
-                        service: service?.name, kind: MapKind.of(parameter: parameter, previous: previous),
+                        service: service?.name,
+                        kind: MapKind.of(parameter: parameter, previous: previous).inherited(inherited[parameter]),
                         serviceType: service?.type, value: value))
             }
+        }
+    }
+    // A parameter named by another (`alias_maps = $my_aliases`) holds tables of that one's
+    // kind: what they are for decides how they are compiled (postalias for aliases).
+    var inherited: [String: MapKind] = [:]
+    for (name, value) in main.parameters {
+        var previous: String? = nil
+        for word in splitPostfixList(value) {
+            defer { previous = word }
+            guard isParameterReference(word) else { continue }
+            let kind = MapKind.of(parameter: name, previous: previous)
+            let referenced = String(word.filter { !"${}()".contains($0) })
+            if kind != .generic { inherited[referenced] = kind }
         }
     }
     let defaults = (try? withPostfixDefaults(main)) ?? main

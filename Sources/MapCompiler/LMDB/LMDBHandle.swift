@@ -41,7 +41,7 @@ struct LMDBError: Error, Equatable, Sendable, CustomStringConvertible {
 /// opens it; Postfix and swiftpostmap lock the file itself (`fcntl` locks) instead.
 ///
 /// A writer keeps one write transaction open and commits it in steps
-/// (``commitStepIfDue()``), growing the map between steps, so a table of any size fits
+/// (`commitStep`), growing the map between steps, so a table of any size fits
 /// without starting over; its file is a temporary one that nobody reads until it is
 /// complete. ``close()`` commits the last step and reports the error; `deinit` only runs
 /// on paths that already failed and abandons the transaction.
@@ -103,9 +103,11 @@ struct LMDBHandle: ~Copyable {
         }
         rc = mdb_env_open(env, path, flags, mode)
         guard rc == 0 else { throw LMDBError(code: rc, operation: .open, path: path) }
-        // An existing file's own map size counts when it is larger than the one asked for.
+        // An existing file's own map size counts when it is larger than the one asked for;
+        // a writer starts with room for a step (see growIfNeeded).
         var info = MDB_envinfo()
         if mdb_env_info(env, &info) == 0 { self.mapSize = info.me_mapsize }
+        if writable { try growIfNeeded(adding: 0) }
         try begin()
         rc = mdb_dbi_open(transaction, nil, 0, &database)
         guard rc == 0 else { throw LMDBError(code: rc, operation: .open, path: path) }
@@ -124,13 +126,17 @@ struct LMDBHandle: ~Copyable {
     )
         throws(LMDBError) -> PutOutcome
     {
+        let size = key.count + value.count + 64
+        // A record that would not fit in what is left of the step: commit first, then grow.
+        if pending > 0 && pending + size > stepLimit { try commitStep(adding: size) }
+        if pending == 0 && size * 4 > mapSize / 2 - usedBytes() { try commitStep(adding: size) }
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
         let rc = mdb_put(transaction, database, &k, &v, overwrite ? 0 : UInt32(MDB_NOOVERWRITE))
         if rc == MDB_KEYEXIST { return .keyExists }
         guard rc == 0 else { throw LMDBError(code: rc, operation: .put, path: path) }
-        pending += key.count + value.count + 64
-        try commitStepIfDue()
+        pending += size
+        if pending > stepLimit { try commitStep(adding: 0) }
         return .stored
     }
 
@@ -143,30 +149,43 @@ struct LMDBHandle: ~Copyable {
         if rc == MDB_NOTFOUND { return false }
         guard rc == 0 else { throw LMDBError(code: rc, operation: .delete, path: path) }
         pending += key.count + 64
-        try commitStepIfDue()
+        if pending > stepLimit { try commitStep(adding: 0) }
         return true
     }
 
-    /// A writer commits once the transaction holds an eighth of the map (at most 64 MB),
-    /// and doubles the map while the committed part fills more than half of it: a step
+    /// A writer commits once the transaction holds an eighth of the map (at most 64 MB), and
+    /// keeps the committed part under half of the map, doubling it between steps: a step
     /// never needs more than the room that is left, and a transaction never holds more
     /// dirty pages than LMDB allows.
-    private mutating func commitStepIfDue() throws(LMDBError) {
-        guard pending > min(mapSize / 8, 64 << 20) else { return }
+    private var stepLimit: Int { min(mapSize / 8, 64 << 20) }
+
+    /// The bytes of the pages the last commit left in use.
+    private func usedBytes() -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        guard mdb_env_info(environment, &info) == 0, mdb_env_stat(environment, &stat) == 0 else { return 0 }
+        return (info.me_last_pgno &+ 1) &* Int(stat.ms_psize)
+    }
+
+    /// Doubles the map (no transaction open) until the pages in use plus four times
+    /// `upcoming` bytes fill at most half of it.
+    private mutating func growIfNeeded(adding upcoming: Int) throws(LMDBError) {
+        let needed = usedBytes() + upcoming * 4
+        var size = mapSize
+        while needed > size / 2 { size *= 2 }
+        guard size != mapSize else { return }
+        let rc = mdb_env_set_mapsize(environment, size)
+        guard rc == 0 else { throw LMDBError(code: rc, operation: .configure, path: path) }
+        mapSize = size
+    }
+
+    /// Commits the step, grows the map for what comes next, and begins the next step.
+    private mutating func commitStep(adding upcoming: Int) throws(LMDBError) {
         pending = 0
         let rc = mdb_txn_commit(transaction)
         transaction = nil
         guard rc == 0 else { throw LMDBError(code: rc, operation: .commit, path: path) }
-        var info = MDB_envinfo()
-        var stat = MDB_stat()
-        if mdb_env_info(environment, &info) == 0, mdb_env_stat(environment, &stat) == 0 {
-            let used = (info.me_last_pgno + 1) * Int(stat.ms_psize)
-            while used > mapSize / 2 { mapSize *= 2 }
-            if mapSize != info.me_mapsize {
-                let grown = mdb_env_set_mapsize(environment, mapSize)
-                guard grown == 0 else { throw LMDBError(code: grown, operation: .configure, path: path) }
-            }
-        }
+        try growIfNeeded(adding: upcoming)
         try begin()
     }
 

@@ -444,7 +444,8 @@ struct CDBFormat: TableFormat {
         do throws(CDBError) {
             return CDBRecords(reader: try CDBReader(descriptor: descriptor, path: path))
         } catch {
-            throw FatalError("open database \(path): \(error.reason)")
+            // Postfix's cdb driver's words for a file tinycdb cannot map.
+            throw FatalError("dict_cdbq_open: unable to init \(path): \(error.reason)")
         }
     }
 }

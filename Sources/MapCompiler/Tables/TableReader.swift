@@ -104,7 +104,7 @@ final class TableReader {
             warn(
                 Diagnostic(
                     .warning,
-                    Array("\(tableLabel): non-UTF-8 key \"".utf8) + key
+                    Array("\(table == .lmdb ? typedLabel : tableLabel): non-UTF-8 key \"".utf8) + key
                         + Array("\": malformed UTF-8 or invalid codepoint".utf8)))
             return nil
         }

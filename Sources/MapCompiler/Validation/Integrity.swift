@@ -250,9 +250,9 @@ private func checkLMDBHeader(_ start: [UInt8], size: Int, into report: inout Int
         return false
     }
     let pages = UInt64(size) / UInt64(header.pageSize)
-    if header.lastPage >= pages {
+    if header.lastPage >= pages || header.lastPage == UInt64.max {
         report.error(
-            "truncated: the meta page accounts for \(plural(Int(clamping: header.lastPage + 1), "page")), the file"
+            "truncated: the meta page accounts for \(plural(Int(clamping: header.lastPage &+ 1), "page")), the file"
                 + " holds \(pages)")
         return false
     }
