@@ -168,6 +168,70 @@ func withTableFormat<R, E: Error>(_ type: TableType, _ body: (any TableFormat) t
     }
 }
 
+// MARK: - Handles that write in place (Berkeley DB, lmdb)
+
+/// A library error that carries the library's text for its code.
+protocol LibraryError: Error {
+    var reason: String { get }
+}
+
+extension BerkeleyDBError: LibraryError {}
+extension LMDBError: LibraryError {}
+
+/// What ``HandleWriter`` needs of a boundary handle: libdb's `DatabaseHandle` and
+/// `LMDBHandle` store, replace and delete records in place and report on close.
+protocol RecordHandle: ~Copyable {
+    associatedtype Failure: LibraryError
+    mutating func put(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, overwrite: Bool
+    )
+        throws(Failure) -> PutOutcome
+    mutating func delete(key: [UInt8]) throws(Failure) -> Bool
+    consuming func close() throws(Failure)
+}
+
+extension DatabaseHandle: RecordHandle {}
+extension LMDBHandle: RecordHandle {}
+
+/// A Berkeley DB or lmdb table being written: the one owner of its handle, whose library
+/// errors become ``TableAccessError``s.
+final class HandleWriter<Handle: RecordHandle & ~Copyable>: TableRecordWriter {
+    private var handle: Handle?
+
+    init(_ handle: consuming Handle) { self.handle = consume handle }
+
+    func putRecord(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, duplicates: DuplicatePolicy
+    )
+        throws(TableAccessError) -> PutOutcome
+    {
+        let outcome: PutOutcome?
+        do throws(Handle.Failure) {
+            outcome = try handle?.put(key: key, value: value, overwrite: duplicates == .replace)
+        } catch {
+            throw TableAccessError(reason: error.reason)
+        }
+        guard let outcome else { throw TableAccessError(reason: systemErrorText(EBADF)) }
+        return outcome
+    }
+
+    func deleteRecord(key: [UInt8]) throws(TableAccessError) -> Bool {
+        do throws(Handle.Failure) {
+            return try handle?.delete(key: key) ?? false
+        } catch {
+            throw TableAccessError(reason: error.reason)
+        }
+    }
+
+    func completeTable() throws(TableAccessError) {
+        do throws(Handle.Failure) {
+            try handle.take()?.close()
+        } catch {
+            throw TableAccessError(reason: error.reason)
+        }
+    }
+}
+
 // MARK: - Berkeley DB (hash, btree)
 
 struct BerkeleyFormat: TableFormat {
@@ -181,7 +245,7 @@ struct BerkeleyFormat: TableFormat {
         -> any TableRecordWriter
     {
         do throws(BerkeleyDBError) {
-            return BerkeleyWriter(
+            return HandleWriter(
                 try DatabaseHandle(
                     path: path, method: method, intent: .createExclusive, cacheSize: settings.cacheSize, mode: mode))
         } catch {
@@ -195,7 +259,7 @@ struct BerkeleyFormat: TableFormat {
         -> any TableRecordWriter
     {
         do throws(BerkeleyDBError) {
-            return BerkeleyWriter(
+            return HandleWriter(
                 try DatabaseHandle(path: path, method: method, intent: .update, cacheSize: settings.cacheSize))
         } catch {
             throw openDatabaseError(error, tablePath: label)
@@ -208,44 +272,6 @@ struct BerkeleyFormat: TableFormat {
         -> any TableRecords
     {
         try BerkeleyRecords(path: path, descriptor: descriptor, method: method, cacheSize: settings.cacheSize)
-    }
-}
-
-/// A Berkeley DB table being written.
-final class BerkeleyWriter: TableRecordWriter {
-    private var handle: DatabaseHandle?
-
-    init(_ handle: consuming DatabaseHandle) { self.handle = consume handle }
-
-    func putRecord(
-        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, duplicates: DuplicatePolicy
-    )
-        throws(TableAccessError) -> PutOutcome
-    {
-        let outcome: PutOutcome?
-        do throws(BerkeleyDBError) {
-            outcome = try handle?.put(key: key, value: value, overwrite: duplicates == .replace)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-        guard let outcome else { throw TableAccessError(reason: systemErrorText(EBADF)) }
-        return outcome
-    }
-
-    func deleteRecord(key: [UInt8]) throws(TableAccessError) -> Bool {
-        do throws(BerkeleyDBError) {
-            return try handle?.delete(key: key) ?? false
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func completeTable() throws(TableAccessError) {
-        do throws(BerkeleyDBError) {
-            try handle.take()?.close()
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
     }
 }
 
@@ -315,7 +341,7 @@ struct LMDBFormat: TableFormat {
         -> any TableRecordWriter
     {
         do throws(LMDBError) {
-            return LMDBWriter(try LMDBHandle(path: path, intent: .create(mode: mode), mapSize: settings.mapSize))
+            return HandleWriter(try LMDBHandle(path: path, intent: .create(mode: mode), mapSize: settings.mapSize))
         } catch {
             throw FatalError("open database \(label): \(error.reason)")
         }
@@ -327,7 +353,7 @@ struct LMDBFormat: TableFormat {
         -> any TableRecordWriter
     {
         do throws(LMDBError) {
-            return LMDBWriter(try LMDBHandle(path: path, intent: .update, mapSize: settings.mapSize))
+            return HandleWriter(try LMDBHandle(path: path, intent: .update, mapSize: settings.mapSize))
         } catch {
             throw FatalError("open database \(label): \(error.reason)")
         }
@@ -342,44 +368,6 @@ struct LMDBFormat: TableFormat {
             return LMDBRecords(handle: try LMDBHandle(path: path, intent: .read, mapSize: settings.mapSize))
         } catch {
             throw FatalError("open database \(path): \(error.reason)")
-        }
-    }
-}
-
-/// An lmdb table being written.
-final class LMDBWriter: TableRecordWriter {
-    private var handle: LMDBHandle?
-
-    init(_ handle: consuming LMDBHandle) { self.handle = consume handle }
-
-    func putRecord(
-        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, duplicates: DuplicatePolicy
-    )
-        throws(TableAccessError) -> PutOutcome
-    {
-        let outcome: PutOutcome?
-        do throws(LMDBError) {
-            outcome = try handle?.put(key: key, value: value, overwrite: duplicates == .replace)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-        guard let outcome else { throw TableAccessError(reason: systemErrorText(EBADF)) }
-        return outcome
-    }
-
-    func deleteRecord(key: [UInt8]) throws(TableAccessError) -> Bool {
-        do throws(LMDBError) {
-            return try handle?.delete(key: key) ?? false
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func completeTable() throws(TableAccessError) {
-        do throws(LMDBError) {
-            try handle.take()?.close()
-        } catch {
-            throw TableAccessError(reason: error.reason)
         }
     }
 }
