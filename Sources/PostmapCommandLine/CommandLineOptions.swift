@@ -90,6 +90,9 @@ public struct ExtensionOptions: Sendable, Equatable {
     public var dryRun = false
     /// `--to lmdb|cdb` for `--sync`: build the Berkeley DB tables as this type instead.
     public var syncTarget: TableType? = nil
+    /// `--progress`: show a build's progress on standard error even when it is not a
+    /// terminal (on a terminal, a build that takes more than a second shows it anyway).
+    public var progress = false
 
     /// No extension options.
     public init() {}
@@ -337,6 +340,7 @@ private func parseLongOption(
     case "--scan-config": try setMode(.scanConfig)
     case "--sync": try setMode(.sync)
     case "--dry-run": options.extensions.dryRun = true
+    case "--progress": options.extensions.progress = true
     case "--to":
         let text = try value()
         guard let target = TableType(rawValue: text), target == .lmdb || target == .cdb else {

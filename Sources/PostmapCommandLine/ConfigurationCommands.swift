@@ -138,7 +138,7 @@ extension ExtensionCommands {
         request.cacheSize = try context.config.createBufferSize()
         request.lmdbMapSize = try context.config.lmdbMapSize()
         if reference.sourceFormat == .postalias { request.hostname = try context.config.myhostname() }
-        _ = try buildTable(request, warn: context.warn)
+        try context.buildWithProgress(request, label: "\(request.typeName):\(request.name)")
     }
 
     /// `postconf -e` (main.cf) and `postconf -P` (master.cf `-o`) commands that name the new

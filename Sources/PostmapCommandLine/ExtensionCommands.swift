@@ -76,6 +76,10 @@ func helpText(program: String) -> String {
                                                   that does not hold what its source compiles to
       --help, --version
 
+    Option of builds:
+      --progress               a progress line on standard error even when it is not a terminal
+                               (on a terminal, a build that runs over a second shows one anyway)
+
     Options of the validation modes:
       -c DIR, --main-cf FILE   the server's configuration (else Postfix's defaults)
       --json                   one JSON object per result (JSON Lines)

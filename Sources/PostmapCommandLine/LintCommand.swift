@@ -29,8 +29,8 @@ extension ExtensionCommands {
         }
         let findings = try linter.lint(targets, warn: context.warn)
         for finding in findings {
-            context.output.standardOutput(
-                options.json ? lintFindingJSON(finding).line : Array((finding.text + "\n").utf8))
+            let text = context.colours ? colouredLintText(finding) : finding.text
+            context.output.standardOutput(options.json ? lintFindingJSON(finding).line : Array((text + "\n").utf8))
         }
         let errors = findings.filter { $0.severity == .error }.count
         let warnings = findings.filter { $0.severity == .warning }.count
@@ -41,6 +41,21 @@ extension ExtensionCommands {
         }
         return errors > 0 || (options.warningsAreErrors && warnings > 0) ? 1 : 0
     }
+}
+
+/// A finding as ``LintFinding/text`` with terminal colours (ECMA-48 SGR): the place in bold,
+/// the severity in red, magenta or cyan, the rule dimmed.
+func colouredLintText(_ finding: LintFinding) -> String {
+    let severityColour: String
+    switch finding.severity {
+    case .error: severityColour = "1;31"
+    case .warning: severityColour = "1;35"
+    case .note: severityColour = "1;36"
+    }
+    func sgr(_ code: String, _ text: String) -> String { "\u{1B}[\(code)m\(text)\u{1B}[0m" }
+    return sgr("1", "\(finding.file):\(finding.line):\(finding.column):") + " "
+        + sgr(severityColour, "\(finding.severity.rawValue):") + " \(finding.message) "
+        + sgr("2", "[\(finding.rule.rawValue)]")
 }
 
 /// One finding as a JSON object: `{file, line, column, severity, message, rule}`.

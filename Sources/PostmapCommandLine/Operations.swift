@@ -13,6 +13,11 @@ struct OperationContext {
     let warn: (Diagnostic) -> Void
     let output: CommandOutput
     let input: CommandInput
+    /// The program name in messages (and on the progress line).
+    var program = "swiftpostmap"
+    /// `--lint` findings may be coloured: standard output is a terminal and `NO_COLOR` is
+    /// not set.
+    var colours = false
 
     // MARK: Build
 
@@ -42,7 +47,25 @@ struct OperationContext {
         request.keepCallerOwnership = options.keepCallerOwnership
         request.base64Files = options.base64Files
         if personality == .postalias { request.hostname = try config.myhostname() }
-        _ = try buildTable(request, warn: warn)
+        try buildWithProgress(request, label: "\(type):\(map.name)")
+    }
+
+    /// Builds `request`, with a progress line for `label` on a terminal or with `--progress`.
+    func buildWithProgress(_ request: BuildRequest, label: String) throws(FatalError) {
+        guard
+            let line = BuildProgressLine(
+                requested: options.extensions.progress, output: output, program: program, label: label)
+        else {
+            _ = try buildTable(request, warn: warn)
+            return
+        }
+        do throws(FatalError) {
+            _ = try buildTable(request, warn: warn, progress: line.report)
+        } catch {
+            line.finish(succeeded: false)
+            throw error
+        }
+        line.finish(succeeded: true)
     }
 
     private func checkSourceReadable(_ path: String) throws(FatalError) {

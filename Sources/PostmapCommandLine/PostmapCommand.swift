@@ -10,11 +10,24 @@ public protocol CommandOutput: AnyObject {
     /// A fatal error ends the run: output not yet written is dropped, as postmap's buffered
     /// standard output is when it exits on a fatal error.
     func discardPendingOutput()
+    /// Standard output is a terminal (`--lint` colours its findings there).
+    var standardOutputIsTerminal: Bool { get }
+    /// Standard error is a terminal (a long build shows a progress line there).
+    var standardErrorIsTerminal: Bool { get }
+    /// Shows `text` as the one progress line on standard error, replacing the previous one;
+    /// `nil` erases it. A message written later erases it first.
+    func showProgress(_ text: String?)
 }
 
 extension CommandOutput {
     /// Nothing to drop (for unbuffered outputs).
     public func discardPendingOutput() {}
+    /// Not a terminal.
+    public var standardOutputIsTerminal: Bool { false }
+    /// Not a terminal.
+    public var standardErrorIsTerminal: Bool { false }
+    /// No progress line (only a terminal has one).
+    public func showProgress(_ text: String?) {}
 }
 
 /// Reads standard input (the command line passes the real one; tests pass bytes).
@@ -120,6 +133,8 @@ public struct PostmapCommand {
             options: options, personality: personality, config: config, defaultType: defaultType,
             handling: handling, warn: { warn($0) }, output: output, input: input)
 
+        context.program = program
+        context.colours = output.standardOutputIsTerminal && (environment["NO_COLOR"] ?? "").isEmpty
         context.configIsExplicit =
             options.configDirectory != nil || options.extensions.mainCf != nil || environment["MAIL_CONFIG"] != nil
         if options.extensions.mode != .none {

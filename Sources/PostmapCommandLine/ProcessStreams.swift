@@ -4,12 +4,33 @@ import Glibc
 ///
 /// Standard output is buffered (4096 bytes) and written when full or at ``flush()``, as
 /// postmap's is; what is pending when a fatal error ends the run is dropped, as with
-/// postmap. Messages go to standard error at once.
+/// postmap. Messages go to standard error at once; on a terminal, a progress line is
+/// erased before a message is written.
 public final class ProcessStreams: CommandOutput, CommandInput {
     private var buffer: [UInt8] = []
+    private var progressShown = false
+
+    /// Standard output is a terminal.
+    public let standardOutputIsTerminal: Bool
+    /// Standard error is a terminal.
+    public let standardErrorIsTerminal: Bool
 
     /// Streams on descriptors 0, 1 and 2.
-    public init() {}
+    public init() {
+        standardOutputIsTerminal = isatty(1) == 1
+        standardErrorIsTerminal = isatty(2) == 1
+    }
+
+    /// Draws `text` over the current line of standard error (a terminal's carriage return and
+    /// erase-line), or erases the line for `nil`.
+    public func showProgress(_ text: String?) {
+        guard standardErrorIsTerminal else { return }
+        var bytes = Array("\r\u{1B}[K".utf8)
+        if let text { bytes.append(contentsOf: text.utf8) }
+        guard text != nil || progressShown else { return }
+        progressShown = text != nil
+        writeFully(2, bytes)
+    }
 
     /// Buffers `bytes`, writing the buffer once it holds 4096 bytes.
     public func standardOutput(_ bytes: [UInt8]) {
@@ -24,6 +45,7 @@ public final class ProcessStreams: CommandOutput, CommandInput {
 
     /// Writes `line` and a newline to standard error at once.
     public func standardError(_ line: String) {
+        showProgress(nil)
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
         writeFully(2, bytes)

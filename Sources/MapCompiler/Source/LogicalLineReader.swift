@@ -32,6 +32,9 @@ struct LogicalLineReader: Sequence, IteratorProtocol {
     private let bytes: [UInt8]
     private var position = 0
     private var physicalLine = 0
+    /// How many bytes the lines returned so far took (their newlines and the comments and
+    /// blank lines among them included).
+    var bytesConsumed: Int { position }
     /// When set, ``segments`` tells where each physical line of the last logical line starts.
     var recordsSegments = false
     /// For the logical line last returned: (offset in its text, physical line number) of

@@ -8,10 +8,12 @@ import Glibc
 /// before it nor be ignored). Every window but the first therefore starts a logical line,
 /// and splitting changes nothing about how lines are joined, numbered or warned about.
 struct SourceWindows: ~Copyable {
-    /// One window: whole logical lines, and the number of the physical line before it.
+    /// One window: whole logical lines, the number of the physical line before it, and how
+    /// many bytes of the source came before it.
     struct Window {
         var bytes: [UInt8]
         var linesBefore: Int
+        var bytesBefore = 0
     }
 
     private enum Origin {
@@ -25,6 +27,7 @@ struct SourceWindows: ~Copyable {
     private var pending: [UInt8]
     private var atEnd: Bool
     private var linesBefore = 0
+    private var bytesBefore = 0
 
     /// Windows over an open file; `sourceName` names it in a read error.
     init(fd: Int32, sourceName: String, windowSize: Int = 8 << 20) {
@@ -67,8 +70,9 @@ struct SourceWindows: ~Copyable {
             bytes = Array(pending[..<count])
             pending.removeSubrange(..<count)
         }
-        let window = Window(bytes: bytes, linesBefore: linesBefore)
+        let window = Window(bytes: bytes, linesBefore: linesBefore, bytesBefore: bytesBefore)
         linesBefore += countNewlines(bytes)
+        bytesBefore += bytes.count
         return window
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Building a table on two cores: one thread reads the source, parses it and folds the keys;
 /// the calling thread does nothing but the Berkeley DB inserts. Everything the parsing thread
@@ -136,6 +137,8 @@ private final class ProducerContext: @unchecked Sendable {
     let sourceName: String
     let request: BuildRequest
     let queue: PipelineQueue
+    /// How many bytes of the source the parsing thread has parsed (for progress reports).
+    let bytesParsed = Atomic<Int>(0)
 
     init(windows: consuming SourceWindows, sourceName: String, request: BuildRequest, queue: PipelineQueue) {
         self.windows = windows
@@ -151,7 +154,7 @@ private final class ProducerContext: @unchecked Sendable {
         do throws(FatalError) {
             try compileEntries(
                 from: &windows, sourceName: sourceName, request: request, into: &store, summary: &summary,
-                warn: { batcher.append(.warning($0)) })
+                warn: { batcher.append(.warning($0)) }, parsed: { self.bytesParsed.store($0, ordering: .relaxed) })
         } catch {
             batcher.append(.failure(error))
         }
@@ -161,12 +164,13 @@ private final class ProducerContext: @unchecked Sendable {
 }
 
 /// Parses the source on a second thread and stores the entries with `writer` on this one.
+/// `progress` hears, on this thread, after every batch of entries, how far the build is.
 ///
 /// - Returns: counts of what was stored.
 /// - Throws: the first fatal error of either side; the parsing thread has ended by then.
 func compileEntriesInParallel<Store: EntryStore & ~Copyable>(
     from windows: consuming SourceWindows, sourceName: String, request: BuildRequest, into writer: inout Store,
-    warn: (Diagnostic) -> Void
+    warn: (Diagnostic) -> Void, sourceBytes: Int? = nil, progress: ((BuildProgress) -> Void)? = nil
 ) throws(FatalError) -> BuildSummary {
     let queue = PipelineQueue()
     let context = ProducerContext(windows: windows, sourceName: sourceName, request: request, queue: queue)
@@ -180,7 +184,7 @@ func compileEntriesInParallel<Store: EntryStore & ~Copyable>(
             return nil
         }, retained.toOpaque())
     guard started == 0 else {
-        // No second thread: parse on this one.
+        // No second thread: parse on this one (without progress reports).
         retained.release()
         var summary = BuildSummary()
         try compileEntries(
@@ -210,6 +214,10 @@ func compileEntriesInParallel<Store: EntryStore & ~Copyable>(
                     throw error
                 }
             }
+            progress?(
+                BuildProgress(
+                    entries: summary.stored, bytesRead: context.bytesParsed.load(ordering: .relaxed),
+                    sourceBytes: sourceBytes))
         }
     } catch {
         queue.cancel()

@@ -75,12 +75,49 @@ public struct BuildSummary: Sendable, Equatable {
     public var skippedLines = 0
 }
 
+/// How far a build is, for a progress display.
+public struct BuildProgress: Sendable, Equatable {
+    /// What the build is doing.
+    public enum Phase: Sendable, Equatable {
+        /// Reading the source and storing its entries.
+        case reading
+        /// All entries read; writing the table file from the entries held back.
+        case writing
+    }
+
+    /// What the build is doing.
+    public var phase: Phase
+    /// Entries stored (or held back) so far.
+    public var entries: Int
+    /// Bytes of the source parsed so far.
+    public var bytesRead: Int
+    /// The size of the source, when known (not for standard input).
+    public var sourceBytes: Int?
+
+    /// A report of `entries` stored and `bytesRead` of `sourceBytes` parsed.
+    public init(phase: Phase = .reading, entries: Int, bytesRead: Int, sourceBytes: Int?) {
+        self.phase = phase
+        self.entries = entries
+        self.bytesRead = bytesRead
+        self.sourceBytes = sourceBytes
+    }
+
+    /// The percentage of the source parsed (0 to 100), when its size is known.
+    public var percentRead: Int? {
+        guard let sourceBytes, sourceBytes > 0 else { return nil }
+        return min(100, bytesRead * 100 / sourceBytes)
+    }
+}
+
 /// Compiles a source into its table, as `postmap [type:]name` (or `postalias`) does.
 ///
 /// The source is opened first (`open SRC: …` when that fails), then the table is written to
 /// a temporary file next to `name.db` and renamed over it; warnings go to `warn` as they
-/// happen. A fatal error leaves any existing table untouched.
-public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) throws(FatalError) -> BuildSummary {
+/// happen. A fatal error leaves any existing table untouched. `progress`, when given, hears
+/// on the calling thread, every few thousand entries, how far the build is.
+public func buildTable(
+    _ request: BuildRequest, warn: (Diagnostic) -> Void, progress: ((BuildProgress) -> Void)? = nil
+) throws(FatalError) -> BuildSummary {
     // 1. The source, opened before anything else.
     let sourceName: String
     let fd: Int32
@@ -113,14 +150,14 @@ public func buildTable(_ request: BuildRequest, warn: (Diagnostic) -> Void) thro
     return try withTableFormat(request.table) { format throws(FatalError) -> BuildSummary in
         try build(
             request, format: format, source: fd, sourceName: sourceName, sourceInfo: isRegular ? info : nil,
-            tablePath: tablePath, mode: mode, warn: warn)
+            tablePath: tablePath, mode: mode, warn: warn, progress: progress)
     }
 }
 
 /// The build itself, once the source is open: the table written through a temporary file.
 private func build(
     _ request: BuildRequest, format: any TableFormat, source fd: Int32, sourceName: String, sourceInfo: stat?,
-    tablePath: String, mode: mode_t, warn: (Diagnostic) -> Void
+    tablePath: String, mode: mode_t, warn: (Diagnostic) -> Void, progress: ((BuildProgress) -> Void)?
 ) throws(FatalError) -> BuildSummary {
     let settings = TableSettings(
         cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: sourceInfo.map { Int($0.st_size) } ?? 0),
@@ -158,14 +195,14 @@ private func build(
                     expectedBytes: sourceBytes, spillDirectory: spillDirectory)
                 return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
-                    mode: mode, warn: warn)
+                    mode: mode, warn: warn, sourceBytes: sourceBytes, progress: progress)
             case .btree:
                 let entries = KeyOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
                     spillDirectory: spillDirectory)
                 return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
-                    mode: mode, warn: warn)
+                    mode: mode, warn: warn, sourceBytes: sourceBytes, progress: progress)
             }
         }
         let records =
@@ -177,7 +214,8 @@ private func build(
             displayPath: duplicateLabel, table: request.table, typedLabel: "\(request.typeName):\(request.name)",
             nulByDefault: request.table.writesNULByDefault)
         let summary = try compileEntriesInParallel(
-            from: windows, sourceName: sourceName, request: request, into: &writer, warn: warn)
+            from: windows, sourceName: sourceName, request: request, into: &writer, warn: warn,
+            sourceBytes: sourceBytes, progress: progress)
         try writer.close()
         return summary
     }
@@ -234,18 +272,23 @@ let bucketOrderedBuildThreshold = 4 << 20
 /// `path` from them. The held-back warnings come out even when the source fails.
 private func buildHeldBack<Entries: HeldBackEntries>(
     _ entries: Entries, from windows: consuming SourceWindows, sourceName: String, request: BuildRequest,
-    path: String, mode: mode_t, warn: (Diagnostic) -> Void
+    path: String, mode: mode_t, warn: (Diagnostic) -> Void, sourceBytes: Int?,
+    progress: ((BuildProgress) -> Void)?
 ) throws(FatalError) -> BuildSummary {
     var summary: BuildSummary
     var store = entries
     do throws(FatalError) {
         summary = try compileEntriesInParallel(
-            from: windows, sourceName: sourceName, request: request, into: &store, warn: entries.hold)
+            from: windows, sourceName: sourceName, request: request, into: &store, warn: entries.hold,
+            sourceBytes: sourceBytes, progress: progress)
     } catch {
         entries.releaseWarnings(warn: warn)
         throw error
     }
     guard let method = request.table.accessMethod else { return summary }
+    progress?(
+        BuildProgress(
+            phase: .writing, entries: summary.stored, bytesRead: sourceBytes ?? 0, sourceBytes: sourceBytes))
     let dropped = try entries.write(
         path: path, method: method, mode: mode, cacheSize: request.cacheSize, warn: warn)
     summary.stored -= dropped
@@ -317,10 +360,11 @@ private func checkExistingTable(_ path: String, label: String) throws(FatalError
 }
 
 /// Parses a source (postmap or postalias syntax) and stores its entries, then, for postalias,
-/// the entries postalias adds. Warnings go to `warn` in source order.
+/// the entries postalias adds. Warnings go to `warn` in source order; `parsed`, when given,
+/// hears now and then how many bytes of the source have been parsed.
 func compileEntries<Store: EntryStore & ~Copyable>(
     from windows: inout SourceWindows, sourceName: String, request: BuildRequest, into writer: inout Store,
-    summary: inout BuildSummary, warn: (Diagnostic) -> Void
+    summary: inout BuildSummary, warn: (Diagnostic) -> Void, parsed: ((Int) -> Void)? = nil
 ) throws(FatalError) {
     let checkUTF8 = request.handling.utf8
     let parse: (LogicalLine) -> ParseOutcome
@@ -331,7 +375,8 @@ func compileEntries<Store: EntryStore & ~Copyable>(
     let files = request.base64Files && request.format == .postmap ? Base64FileValues(source: sourceName) : nil
     while let window = try windows.next() {
         try compileWindow(
-            window, parse: parse, files: files, into: &writer, summary: &summary, warn: warn)
+            window, parse: parse, files: files, into: &writer, summary: &summary, warn: warn, parsed: parsed)
+        parsed?(window.bytesBefore + window.bytes.count)
     }
     if request.format == .postalias { try addAliasBookkeeping(request: request, into: &writer, warn: warn) }
 }
@@ -339,9 +384,13 @@ func compileEntries<Store: EntryStore & ~Copyable>(
 /// The entries of one window of the source.
 private func compileWindow<Store: EntryStore & ~Copyable>(
     _ window: SourceWindows.Window, parse: (LogicalLine) -> ParseOutcome, files: Base64FileValues?,
-    into writer: inout Store, summary: inout BuildSummary, warn: (Diagnostic) -> Void
+    into writer: inout Store, summary: inout BuildSummary, warn: (Diagnostic) -> Void, parsed: ((Int) -> Void)?
 ) throws(FatalError) {
-    for line in LogicalLineReader(bytes: window.bytes, linesBefore: window.linesBefore) {
+    var lines = LogicalLineReader(bytes: window.bytes, linesBefore: window.linesBefore)
+    var count = 0
+    while let line = lines.next() {
+        count += 1
+        if count & 4095 == 0, let parsed { parsed(window.bytesBefore + lines.bytesConsumed) }
         switch parse(line) {
         case .ignored:
             continue
