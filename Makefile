@@ -13,6 +13,12 @@ SHELL := /bin/bash
 #                readers and writers at once, symlinks/permissions/ownership
 #   make sanitize  the whole test suite under AddressSanitizer and ThreadSanitizer
 #                (SANITIZERS=address or thread for one); fails on any sanitizer report
+#   make install   the release binary, man page and bash/zsh/fish completions under PREFIX
+#                (/usr/local; DESTDIR for staging); make uninstall removes exactly those
+#   make install-compat  postmap and postalias links to it in COMPATDIR (PREFIX/sbin); an
+#                existing file there (the real Postfix's) is kept unless FORCE=1, which moves
+#                it aside; make uninstall-compat (or uninstall) puts it back
+#   make deb     swiftpostmap_VERSION_ARCH.deb in DEBDIR (.build), built with dpkg-deb
 #
 # Debian packages are installed with apt-get when missing (run as root).
 
@@ -28,11 +34,22 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -L$(STATIC_LIBS)
 CONFIG       ?= release
 PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libstdc++-12-dev db-util postfix postfix-lmdb postfix-cdb
 BENCH_PACKAGES := time gnuplot-nox
+# What the tests of the man page, completions and terminal output run.
+TEST_PACKAGES := man-db groff-base bsdutils zsh fish
 BIN_DEBUG    := .build/debug/swiftpostmap
 BIN_RELEASE  := .build/release/swiftpostmap
 FORMAT_PATHS := Package.swift Sources Tests Examples
+VERSION      := $(shell sed -n 's/^let swiftpostmapVersion = "\(.*\)"/\1/p' Sources/PostmapCommandLine/ExtensionCommands.swift)
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+COMPATDIR    ?= $(PREFIX)/sbin
+# The binary make install installs: the release build (made when missing).
+INSTALL_BIN  ?= $(BIN_RELEASE)
+DEBDIR       ?= $(CURDIR)/.build
+INSTALL_ENV  = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" COMPATDIR="$(COMPATDIR)" FORCE="$(FORCE)"
 
-.PHONY: all deps bench-deps static-libs fuzz reliability sanitize build build-debug test example demo lint format bench clean casefold-table
+.PHONY: all deps bench-deps test-deps static-libs fuzz reliability sanitize build build-debug test example demo lint \
+	format bench clean casefold-table install uninstall install-compat uninstall-compat deb
 
 all: build
 
@@ -41,6 +58,9 @@ deps:
 
 bench-deps: deps
 	@scripts/install-deps.sh $(BENCH_PACKAGES)
+
+test-deps: deps
+	@scripts/install-deps.sh $(TEST_PACKAGES)
 
 build: deps static-libs
 	$(SWIFT) build $(RELEASE_FLAGS)
@@ -56,7 +76,7 @@ static-libs: deps
 build-debug: deps
 	$(SWIFT) build
 
-test: deps static-libs
+test: test-deps static-libs
 	$(SWIFT) build
 	$(SWIFT) build $(RELEASE_FLAGS)
 	SWIFTPOSTMAP_BIN=$(CURDIR)/$(BIN_DEBUG) SWIFTPOSTMAP_RELEASE_BIN=$(CURDIR)/$(BIN_RELEASE) $(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; \
@@ -93,6 +113,24 @@ casefold-table:
 FUZZ_COUNT ?= 1000000
 fuzz: deps
 	SWIFTPOSTMAP_FUZZ_COUNT=$(FUZZ_COUNT) $(SWIFT) test -c release -Xswiftc -enable-testing --filter FuzzTests
+
+$(BIN_RELEASE):
+	$(MAKE) build
+
+install: | $(INSTALL_BIN)
+	@$(INSTALL_ENV) scripts/install.sh install $(INSTALL_BIN)
+
+uninstall:
+	@$(INSTALL_ENV) scripts/install.sh uninstall
+
+install-compat:
+	@$(INSTALL_ENV) scripts/install.sh install-compat $(PREFIX)/bin/swiftpostmap
+
+uninstall-compat:
+	@$(INSTALL_ENV) scripts/install.sh uninstall-compat
+
+deb: | $(INSTALL_BIN)
+	@scripts/make-deb.sh $(INSTALL_BIN) $(VERSION) $(DEBDIR)
 
 clean:
 	rm -rf .build Examples/.build
