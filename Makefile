@@ -32,7 +32,9 @@ SWIFT        ?= swift
 STATIC_LIBS  := $(CURDIR)/.build/static-libs
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -L$(STATIC_LIBS)
 CONFIG       ?= release
-PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libstdc++-12-dev db-util postfix postfix-lmdb postfix-cdb
+# What a build needs; then what the tests use as the oracle (the real Postfix and db_dump).
+PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libstdc++-12-dev
+ORACLE_PACKAGES := db-util postfix postfix-lmdb postfix-cdb
 BENCH_PACKAGES := time gnuplot-nox
 # What the tests of the man page, completions and terminal output run.
 TEST_PACKAGES := man-db groff-base bsdutils zsh fish
@@ -48,7 +50,7 @@ INSTALL_BIN  ?= $(BIN_RELEASE)
 DEBDIR       ?= $(CURDIR)/.build
 INSTALL_ENV  = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" COMPATDIR="$(COMPATDIR)" FORCE="$(FORCE)"
 
-.PHONY: all deps bench-deps test-deps static-libs fuzz reliability sanitize build build-debug test example demo lint \
+.PHONY: all deps oracle-deps bench-deps test-deps static-libs fuzz reliability sanitize build build-debug test example demo lint \
 	format bench clean casefold-table install uninstall install-compat uninstall-compat deb
 
 all: build
@@ -56,10 +58,13 @@ all: build
 deps:
 	@scripts/install-deps.sh $(PACKAGES)
 
-bench-deps: deps
+oracle-deps: deps
+	@scripts/install-deps.sh $(ORACLE_PACKAGES)
+
+bench-deps: oracle-deps
 	@scripts/install-deps.sh $(BENCH_PACKAGES)
 
-test-deps: deps
+test-deps: oracle-deps
 	@scripts/install-deps.sh $(TEST_PACKAGES)
 
 build: deps static-libs
@@ -86,7 +91,7 @@ test: test-deps static-libs
 example: deps
 	cd Examples && $(SWIFT) build && .build/debug/MapCompilerExamples $(CURDIR)
 
-demo: build
+demo: oracle-deps build
 	@scripts/demo.sh $(CURDIR)/$(BIN_RELEASE)
 
 lint:
@@ -99,11 +104,11 @@ bench: bench-deps static-libs
 	$(SWIFT) build $(RELEASE_FLAGS)
 	@scripts/bench.sh $(CURDIR)/$(BIN_RELEASE) $(CURDIR)/docs
 
-reliability: build
+reliability: oracle-deps build
 	@scripts/reliability.sh $(CURDIR)/$(BIN_RELEASE)
 
 SANITIZERS ?= address thread
-sanitize: build
+sanitize: test-deps build
 	@scripts/sanitize.sh $(SANITIZERS)
 
 casefold-table:

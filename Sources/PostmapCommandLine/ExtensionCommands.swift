@@ -84,6 +84,8 @@ func helpText(program: String) -> String {
       -c DIR, --main-cf FILE   the server's configuration (else Postfix's defaults)
       --json                   one JSON object per result (JSON Lines)
       --passwd                 local users are this machine's passwd users (run on the server)
+      --aliases                the maps are aliases(5) sources and postalias tables (as when
+                               run as postalias): --verify and --diff of an aliases table need it
       --kind KIND              what a linted map is: \(MapKind.allCases.map(\.rawValue).joined(separator: ", "))
 
     A MAP is a source file (compiled in memory), NAME.db, or type:NAME (hash, btree, lmdb, cdb:

@@ -110,7 +110,9 @@ public struct MapLinter: Sendable {
             findings.append(
                 LintFinding(
                     file: path, line: 0, column: 0, severity: .note,
-                    message: "checked as a \(target.kind.rawValue) map (from \(target.kindSource))", rule: .mapKind))
+                    message:
+                        "checked as \(target.kind.rawValue.first.map { "aeiou".contains($0) } == true ? "an" : "a") \(target.kind.rawValue) map (from \(target.kindSource))",
+                    rule: .mapKind))
             let syntax = SourceSyntaxRules(path: path, format: format, handling: handling)
             guard let entries = syntax.run(into: &findings) else { continue }
             let compiled = try compileSourceInMemory(
