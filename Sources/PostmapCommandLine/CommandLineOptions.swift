@@ -93,6 +93,12 @@ public struct ExtensionOptions: Sendable, Equatable {
     /// `--progress`: show a build's progress on standard error even when it is not a
     /// terminal (on a terminal, a build that takes more than a second shows it anyway).
     public var progress = false
+    /// `--reproducible`: tables with the same bytes for the same source and options (also
+    /// whenever `SOURCE_DATE_EPOCH` is set).
+    public var reproducible = false
+    /// `--bytes` for `--verify`: the table must also be byte for byte what a reproducible
+    /// build writes.
+    public var compareBytes = false
 
     /// No extension options.
     public init() {}
@@ -341,6 +347,8 @@ private func parseLongOption(
     case "--sync": try setMode(.sync)
     case "--dry-run": options.extensions.dryRun = true
     case "--progress": options.extensions.progress = true
+    case "--reproducible": options.extensions.reproducible = true
+    case "--bytes": options.extensions.compareBytes = true
     case "--to":
         let text = try value()
         guard let target = TableType(rawValue: text), target == .lmdb || target == .cdb else {

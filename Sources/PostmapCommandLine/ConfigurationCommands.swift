@@ -138,6 +138,10 @@ extension ExtensionCommands {
         request.cacheSize = try context.config.createBufferSize()
         request.lmdbMapSize = try context.config.lmdbMapSize()
         if reference.sourceFormat == .postalias { request.hostname = try context.config.myhostname() }
+        if let time = try context.reproducibleBuildTime() {
+            request.reproducible = true
+            request.buildTime = time
+        }
         try context.buildWithProgress(request, label: "\(request.typeName):\(request.name)")
     }
 

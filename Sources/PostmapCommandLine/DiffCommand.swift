@@ -6,7 +6,7 @@ import MapCompiler
 
 extension ExtensionCommands {
     /// The table `NAME.db` must hold exactly what compiling `NAME` now would store.
-    func verify(_ operand: String, json: Bool) throws(FatalError) -> Int32 {
+    func verify(_ operand: String, json: Bool, bytes: Bool = false) throws(FatalError) -> Int32 {
         let map = MapArgument(operand)
         let type = map.type(default: context.defaultType)
         guard case .indexed(let table) = MapTypeSupport(type: type) else {
@@ -28,14 +28,50 @@ extension ExtensionCommands {
         }
         var out = DifferencePrinter(json: json, output: context.output)
         for change in changes { out.print(change) }
-        if !json {
-            let verdict =
+        var sameBytes: ByteComparison? = nil
+        if bytes && changes.isEmpty {
+            sameBytes = try compareWithReproducibleBuild(map, table: table, typeName: type, tablePath: tablePath)
+        }
+        if json {
+            if let sameBytes {
+                var object = JSONObject()
+                object.add("table", tablePath)
+                object.add("reproducible", sameBytes == .identical)
+                if case .differ(let offset) = sameBytes { object.add("first_difference", offset) }
+                context.output.standardOutput(object.line)
+            }
+        } else {
+            var verdict =
                 changes.isEmpty
                 ? "\(tablePath): up to date with \(map.name) (\(expected.records.count) entries)"
                 : "\(tablePath): \(changes.count) difference(s) from \(map.name)"
+            switch sameBytes {
+            case .identical: verdict += ", the bytes of a reproducible build"
+            case .differ(let offset):
+                verdict += ", but not the bytes of a reproducible build (first difference at byte \(offset))"
+            case nil: break
+            }
             context.output.standardError(verdict)
         }
-        return changes.isEmpty ? 0 : 1
+        return changes.isEmpty && !(sameBytes?.differs ?? false) ? 0 : 1
+    }
+
+    /// Builds `map`'s table as a reproducible build would, in a directory of its own, and
+    /// compares it with the table at `tablePath`, byte for byte.
+    private func compareWithReproducibleBuild(
+        _ map: MapArgument, table: TableType, typeName: String, tablePath: String
+    ) throws(FatalError) -> ByteComparison {
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
+        var request = try context.buildRequest(
+            table: table, typeName: typeName, name: directory.path + "/table", input: .file(map.name))
+        request.reproducible = true
+        request.buildTime = try context.reproducibleBuildTime() ?? 0
+        // The table is the caller's in the scratch directory (no switch to the source's owner),
+        // and the source's warnings were given by the comparison of records already.
+        request.keepCallerOwnership = true
+        _ = try buildTable(request, warn: { _ in })
+        return try compareFiles(tablePath, directory.path + "/table" + table.fileSuffix)
     }
 
     // MARK: --diff
@@ -93,5 +129,82 @@ struct DifferencePrinter {
         }
         line.append(0x0A)
         output.standardOutput(line)
+    }
+}
+
+/// Whether two files hold the same bytes.
+enum ByteComparison: Equatable {
+    case identical
+    /// The offset of the first byte that differs (or where the shorter file ends).
+    case differ(at: Int)
+
+    var differs: Bool { self != .identical }
+}
+
+/// Compares the files at `first` and `second`, byte for byte.
+func compareFiles(_ first: String, _ second: String) throws(FatalError) -> ByteComparison {
+    let a = open(first, O_RDONLY | O_CLOEXEC)
+    guard a >= 0 else { throw FatalError("open \(first): \(String(cString: strerror(errno)))") }
+    defer { close(a) }
+    let b = open(second, O_RDONLY | O_CLOEXEC)
+    guard b >= 0 else { throw FatalError("open \(second): \(String(cString: strerror(errno)))") }
+    defer { close(b) }
+    var offset = 0
+    var left = [UInt8](repeating: 0, count: 1 << 16)
+    var right = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = try readChunk(a, into: &left, path: first)
+        let m = try readChunk(b, into: &right, path: second)
+        let common = min(n, m)
+        for index in 0..<common where left[index] != right[index] { return .differ(at: offset + index) }
+        if n != m { return .differ(at: offset + common) }
+        if n == 0 { return .identical }
+        offset += n
+    }
+}
+
+/// Fills `buffer` from `fd` as far as the file goes; returns how much was read.
+private func readChunk(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(FatalError) -> Int {
+    var done = 0
+    while done < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress.map { $0 + done }, raw.count - done) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FatalError("read \(path): \(String(cString: strerror(errno)))")
+        }
+        if n == 0 { break }
+        done += n
+    }
+    return done
+}
+
+/// A private directory under `$TMPDIR` (or /tmp), removed with everything in it.
+struct ScratchDirectory {
+    let path: String
+
+    init() throws(FatalError) {
+        let base = ProcessEnvironment.current["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/swiftpostmap-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.flatMap { mkdtemp($0) }
+        }
+        guard made != nil else {
+            throw FatalError("create a directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Removes the files in the directory, then the directory.
+    func remove() {
+        if let listing = opendir(path) {
+            while let entry = readdir(listing) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name != "." && name != ".." { unlink(path + "/" + name) }
+            }
+            closedir(listing)
+        }
+        rmdir(path)
     }
 }

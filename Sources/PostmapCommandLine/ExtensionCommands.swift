@@ -12,8 +12,8 @@ struct ExtensionCommands {
         case .none:
             return 0
         case .verify:
-            guard operands.count == 1 else { throw FatalError("usage: --verify [type:]file") }
-            return try verify(operands[0], json: options.json)
+            guard operands.count == 1 else { throw FatalError("usage: --verify [--bytes] [type:]file") }
+            return try verify(operands[0], json: options.json, bytes: options.compareBytes)
         case .diff:
             guard operands.count == 2 else { throw FatalError("usage: --diff MAP MAP") }
             return try diff(operands[0], operands[1], json: options.json)
@@ -66,7 +66,9 @@ func helpText(program: String) -> String {
                                                   what Postfix does with mail to ADDRESS
       --test FILE [--virtual MAP] [--vmailbox MAP] [--alias-map MAP]
                                                   check an expectations file
-      --verify [type:]file                        the table holds what the source compiles to
+      --verify [--bytes] [type:]file              the table holds what the source compiles to
+                                                  (--bytes: and is byte for byte what a
+                                                  reproducible build writes)
       --diff MAP MAP                              the records two maps differ in (0 same, 1 differ, 2 trouble)
       --check TABLE...                            integrity of table files (NAME.db, NAME.lmdb,
                                                   NAME.cdb, or type:NAME)
@@ -76,9 +78,12 @@ func helpText(program: String) -> String {
                                                   that does not hold what its source compiles to
       --help, --version
 
-    Option of builds:
+    Options of builds:
       --progress               a progress line on standard error even when it is not a terminal
                                (on a terminal, a build that runs over a second shows one anyway)
+      --reproducible           the same bytes for the same source and options, anywhere, any
+                               time (also whenever SOURCE_DATE_EPOCH is set, which postalias's
+                               YP_LAST_MODIFIED then takes)
 
     Options of the validation modes:
       -c DIR, --main-cf FILE   the server's configuration (else Postfix's defaults)

@@ -18,6 +18,8 @@ struct OperationContext {
     /// `--lint` findings may be coloured: standard output is a terminal and `NO_COLOR` is
     /// not set.
     var colours = false
+    /// `SOURCE_DATE_EPOCH` from the environment, when set: builds are reproducible.
+    var sourceDateEpoch: String? = nil
 
     // MARK: Build
 
@@ -34,9 +36,18 @@ struct OperationContext {
         }
         // A cdb file is written whole: postmap's cdb driver refuses to open one for -i.
         if table == .cdb && options.incremental { throw FatalError(cdbIncrementalRefusal) }
-        var request = BuildRequest(
+        let request = try buildRequest(
             table: table, typeName: type, name: map.name,
             input: options.incremental ? .standardInput : .file(map.name))
+        try buildWithProgress(request, label: "\(type):\(map.name)")
+    }
+
+    /// The build of `name`'s `table` from `input` that this command line asks for (also
+    /// what `--verify --bytes` rebuilds).
+    func buildRequest(
+        table: TableType, typeName type: String, name: String, input: SourceInput
+    ) throws(FatalError) -> BuildRequest {
+        var request = BuildRequest(table: table, typeName: type, name: name, input: input)
         request.format = personality == .postalias ? .postalias : .postmap
         request.handling = handling
         request.duplicates = options.duplicates
@@ -47,7 +58,27 @@ struct OperationContext {
         request.keepCallerOwnership = options.keepCallerOwnership
         request.base64Files = options.base64Files
         if personality == .postalias { request.hostname = try config.myhostname() }
-        try buildWithProgress(request, label: "\(type):\(map.name)")
+        if let time = try reproducibleBuildTime() {
+            request.reproducible = true
+            request.buildTime = time
+        }
+        return request
+    }
+
+    /// With `--reproducible` or `SOURCE_DATE_EPOCH`: the time a reproducible build writes
+    /// into a table (postalias's `YP_LAST_MODIFIED`): `SOURCE_DATE_EPOCH`, else 0.
+    /// `nil` for an ordinary build.
+    ///
+    /// - Throws: when `SOURCE_DATE_EPOCH` is not a number of seconds (the reproducible-builds
+    ///   convention: a malformed value stops the build).
+    func reproducibleBuildTime() throws(FatalError) -> Int? {
+        if let text = sourceDateEpoch, !text.isEmpty {
+            guard let seconds = Int(text), seconds >= 0 else {
+                throw FatalError("SOURCE_DATE_EPOCH is not a number of seconds since 1970: \(text)")
+            }
+            return seconds
+        }
+        return options.extensions.reproducible ? 0 : nil
     }
 
     /// Builds `request`, with a progress line for `label` on a terminal or with `--progress`.

@@ -134,6 +134,7 @@ public struct PostmapCommand {
             handling: handling, warn: { warn($0) }, output: output, input: input)
 
         context.program = program
+        context.sourceDateEpoch = environment["SOURCE_DATE_EPOCH"]
         context.colours = output.standardOutputIsTerminal && (environment["NO_COLOR"] ?? "").isEmpty
         context.configIsExplicit =
             options.configDirectory != nil || options.extensions.mainCf != nil || environment["MAIL_CONFIG"] != nil

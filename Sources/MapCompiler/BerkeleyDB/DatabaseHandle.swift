@@ -118,9 +118,11 @@ struct DatabaseHandle: ~Copyable {
             _ = env.pointee.close(env, 0)
             throw BerkeleyDBError(code: rc, operation: .create, path: path)
         }
-        if method == .hash, intent == .createExclusive || intent == .update {
-            rc = db.pointee.set_h_nelem(db, hashElementHint)
-            if rc == 0, hashFillFactor > 0 { rc = db.pointee.set_h_ffactor(db, hashFillFactor) }
+        if intent == .createExclusive || intent == .update {
+            if method == .hash {
+                rc = db.pointee.set_h_nelem(db, hashElementHint)
+                if rc == 0, hashFillFactor > 0 { rc = db.pointee.set_h_ffactor(db, hashFillFactor) }
+            }
             if rc == 0, pageSize > 0 { rc = db.pointee.set_pagesize(db, pageSize) }
             guard rc == 0 else {
                 _ = db.pointee.close(db, 0)

@@ -40,14 +40,17 @@ final class BucketOrderedEntries: HeldBackEntries {
     private var warnings = HeldWarnings()
     private let spillDirectory: String
     private let memoryBudget: Int
+    /// The smallest page size to consider; 0 for the file system's block size, as libdb.
+    private let fixedPageSize: UInt32
 
     /// - Parameters:
     ///   - expectedBytes: the size of the source when known, to choose the number of groups.
     ///   - spillDirectory: where the temporary file goes (the table's directory).
     init(
         handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String, expectedBytes: Int?,
-        spillDirectory: String, memoryBudget: Int = 64 << 20
+        spillDirectory: String, memoryBudget: Int = 64 << 20, pageSize: UInt32 = 0
     ) {
+        self.fixedPageSize = pageSize
         self.handling = handling
         self.duplicates = duplicates
         self.displayPath = displayPath
@@ -125,7 +128,8 @@ final class BucketOrderedEntries: HeldBackEntries {
         let counted: BucketLoads
         if let loads { counted = loads } else { counted = try countLoads() }
         let sizing = counted.sizing(
-            entries: count, defaultPageSize: pageSize(for: spillDirectory), preferredBuckets: expectedBuckets)
+            entries: count, defaultPageSize: fixedPageSize > 0 ? Int(fixedPageSize) : pageSize(for: spillDirectory),
+            preferredBuckets: expectedBuckets)
         let handle = try createTable(path: path, method: method, mode: mode, cacheSize: cacheSize, sizing: sizing)
         handle.adviseNoReadAhead()
         // libdb creates the pre-sized file with its last bucket page written, so every other

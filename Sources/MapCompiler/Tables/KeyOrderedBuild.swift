@@ -30,12 +30,15 @@ final class KeyOrderedEntries: HeldBackEntries {
     private var warnings = HeldWarnings()
     private let spillDirectory: String
     private let memoryBudget: Int
+    /// The page size of the new file; 0 for libdb's choice.
+    private let pageSize: UInt32
 
     /// - Parameter spillDirectory: where the temporary file goes (the table's directory).
     init(
         handling: KeyHandling, duplicates: DuplicatePolicy, displayPath: String, spillDirectory: String,
-        memoryBudget: Int = 64 << 20
+        memoryBudget: Int = 64 << 20, pageSize: UInt32 = 0
     ) {
+        self.pageSize = pageSize
         self.handling = handling
         self.duplicates = duplicates
         self.displayPath = displayPath
@@ -156,7 +159,8 @@ final class KeyOrderedEntries: HeldBackEntries {
     ) throws(FatalError) -> DatabaseHandle {
         do throws(BerkeleyDBError) {
             return try DatabaseHandle(
-                path: path, method: method, intent: .createExclusive, cacheSize: cacheSize, mode: mode)
+                path: path, method: method, intent: .createExclusive, cacheSize: cacheSize, mode: mode,
+                pageSize: pageSize)
         } catch {
             throw openDatabaseError(error, tablePath: displayPath)
         }

@@ -49,6 +49,11 @@ public struct BuildRequest: Sendable {
     public var hostname = "localhost"
     /// postalias: seconds since the epoch for `YP_LAST_MODIFIED` (now when `nil`).
     public var buildTime: Int? = nil
+    /// Write the same bytes for the same entries and options, wherever and whenever the
+    /// build runs: Berkeley DB files get 4096-byte pages, no stray bytes and a file id
+    /// derived from their contents (lmdb and cdb files are that way already). Set
+    /// ``buildTime`` too for postalias.
+    public var reproducible = false
 
     /// A build of the `table` table of `name` from `input`, with postmap's defaults for
     /// everything else.
@@ -161,7 +166,7 @@ private func build(
 ) throws(FatalError) -> BuildSummary {
     let settings = TableSettings(
         cacheSize: buildCacheSize(configured: request.cacheSize, sourceBytes: sourceInfo.map { Int($0.st_size) } ?? 0),
-        mapSize: request.lmdbMapSize)
+        mapSize: request.lmdbMapSize, pageSize: request.reproducible ? reproduciblePageSize : 0)
     if request.incremental {
         // Open the existing table once under its own name, so that a foreign or damaged file
         // is reported (by its library, too) as NAME.db and not as the temporary copy.
@@ -179,8 +184,16 @@ private func build(
     }
     let sourceBytes = sourceInfo.map { Int($0.st_size) }
     let duplicateLabel = duplicateWarningLabel(request.table, typeName: request.typeName, name: request.name)
-    /// Writes the table at `temporaryPath` from the source.
+    /// Writes the table at `temporaryPath` from the source (and, for a reproducible build,
+    /// clears the bytes of a Berkeley DB file that libdb leaves to chance).
     func write(_ temporaryPath: String) throws(FatalError) -> BuildSummary {
+        let summary = try writeRecords(temporaryPath)
+        if request.reproducible, request.table.accessMethod != nil {
+            try makeBerkeleyFileReproducible(path: temporaryPath, label: tablePath)
+        }
+        return summary
+    }
+    func writeRecords(_ temporaryPath: String) throws(FatalError) -> BuildSummary {
         let windows = SourceWindows(fd: fd, sourceName: sourceName)
         if !request.incremental && (sourceBytes ?? Int.max) > bucketOrderedBuildThreshold,
             let method = request.table.accessMethod
@@ -192,14 +205,14 @@ private func build(
             case .hash:
                 let entries = BucketOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
-                    expectedBytes: sourceBytes, spillDirectory: spillDirectory)
+                    expectedBytes: sourceBytes, spillDirectory: spillDirectory, pageSize: settings.pageSize)
                 return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
                     mode: mode, warn: warn, sourceBytes: sourceBytes, progress: progress)
             case .btree:
                 let entries = KeyOrderedEntries(
                     handling: request.handling, duplicates: request.duplicates, displayPath: tablePath,
-                    spillDirectory: spillDirectory)
+                    spillDirectory: spillDirectory, pageSize: settings.pageSize)
                 return try buildHeldBack(
                     entries, from: windows, sourceName: sourceName, request: request, path: temporaryPath,
                     mode: mode, warn: warn, sourceBytes: sourceBytes, progress: progress)
@@ -262,6 +275,10 @@ func duplicateWarningLabel(_ table: TableType, typeName: String, name: String) -
     case .cdb: return name
     }
 }
+
+/// The page size of a reproducible Berkeley DB table (the most common file system block
+/// size, so such a table is usually laid out as postmap would lay it out).
+let reproduciblePageSize: UInt32 = 4096
 
 /// Sources up to this size (most maps) build in source order, exactly as postmap does, so the
 /// file is postmap's down to its header; the memory pool holds all of such a table anyway.

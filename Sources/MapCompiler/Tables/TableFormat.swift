@@ -77,6 +77,9 @@ struct TableSettings: Sendable {
     var cacheSize = 16_777_216
     /// `lmdb_map_size`.
     var mapSize = 16_777_216
+    /// The page size of a new Berkeley DB file; 0 lets libdb take the file system's block
+    /// size, as postmap does (a reproducible build fixes it).
+    var pageSize: UInt32 = 0
 }
 
 /// How Postfix locks a table file: `flock()` for Berkeley DB and cdb, `fcntl()` record
@@ -247,7 +250,8 @@ struct BerkeleyFormat: TableFormat {
         do throws(BerkeleyDBError) {
             return HandleWriter(
                 try DatabaseHandle(
-                    path: path, method: method, intent: .createExclusive, cacheSize: settings.cacheSize, mode: mode))
+                    path: path, method: method, intent: .createExclusive, cacheSize: settings.cacheSize, mode: mode,
+                    pageSize: settings.pageSize))
         } catch {
             throw openDatabaseError(error, tablePath: label)
         }
