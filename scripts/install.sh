@@ -29,6 +29,15 @@ SUFFIX=".before-swiftpostmap"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
+# ours LINK BIN: LINK is a symbolic link to swiftpostmap (BIN, however spelled, or another
+# swiftpostmap binary).
+ours() {
+    [ -L "$1" ] || return 1
+    local to
+    to=$(readlink "$1")
+    [ "$(realpath -m "$to")" = "$(realpath -m "$2")" ] || [ "$(basename "$to")" = swiftpostmap ]
+}
+
 record() {  # record PATH: add PATH (without DESTDIR) to the manifest once
     mkdir -p "$DESTDIR$(dirname "$MANIFEST")"
     touch "$DESTDIR$MANIFEST"
@@ -65,12 +74,14 @@ install-compat)
     mkdir -p "$DESTDIR$COMPATDIR"
     for name in postmap postalias; do
         target="$DESTDIR$COMPATDIR/$name"
-        if [ -L "$target" ] && [ "$(readlink "$target")" = "$bin" ]; then
-            continue  # already ours
-        fi
-        if [ -e "$target" ] || [ -L "$target" ]; then
+        if ours "$target" "$bin"; then
+            rm -f "$target"  # ours already: pointed at this binary again, nothing moved aside
+        elif [ -e "$target" ] || [ -L "$target" ]; then
             if [ -z "$FORCE" ]; then
                 die "$target exists (the real Postfix $name?): not replaced; FORCE=1 moves it to $name$SUFFIX"
+            fi
+            if [ -e "$target$SUFFIX" ] || [ -L "$target$SUFFIX" ]; then
+                die "$target$SUFFIX exists already: not overwriting it with $target"
             fi
             mv "$target" "$target$SUFFIX"
             record "$COMPATDIR/$name$SUFFIX"
@@ -81,16 +92,23 @@ install-compat)
     done
     ;;
 uninstall | uninstall-compat)
-    [ -f "$DESTDIR$MANIFEST" ] || die "$DESTDIR$MANIFEST: nothing was installed with this PREFIX"
+    if [ ! -f "$DESTDIR$MANIFEST" ]; then
+        echo "install.sh: nothing to remove ($DESTDIR$MANIFEST does not exist)"
+        exit 0
+    fi
     bin="$BINDIR/swiftpostmap"
     # Links first, then any original they replaced is moved back.
     while IFS= read -r path; do
         case "$path" in
         */postmap | */postalias)
-            if [ -L "$DESTDIR$path" ] && [ "$(readlink "$DESTDIR$path")" = "$bin" ]; then
+            if ours "$DESTDIR$path" "$bin"; then
                 rm -f "$DESTDIR$path"
-                if [ -e "$DESTDIR$path$SUFFIX" ]; then mv "$DESTDIR$path$SUFFIX" "$DESTDIR$path"; fi
                 echo "removed $DESTDIR$path"
+            fi
+            if { [ -e "$DESTDIR$path$SUFFIX" ] || [ -L "$DESTDIR$path$SUFFIX" ]; } && [ ! -e "$DESTDIR$path" ] \
+                && [ ! -L "$DESTDIR$path" ]; then
+                mv "$DESTDIR$path$SUFFIX" "$DESTDIR$path"
+                echo "put back $DESTDIR$path"
             fi
             ;;
         esac

@@ -26,7 +26,8 @@ public final class ProcessStreams: CommandOutput, CommandInput {
     public func showProgress(_ text: String?) {
         guard standardErrorIsTerminal else { return }
         var bytes = Array("\r\u{1B}[K".utf8)
-        if let text { bytes.append(contentsOf: text.utf8) }
+        // One row: a line that wrapped could not be erased with the cursor on its last row.
+        if let text { bytes.append(contentsOf: String(text.prefix(max(terminalColumns() - 1, 10))).utf8) }
         guard text != nil || progressShown else { return }
         progressShown = text != nil
         writeFully(2, bytes)
@@ -61,6 +62,13 @@ public final class ProcessStreams: CommandOutput, CommandInput {
             if count <= 0 { return count < 0 ? [] : bytes }
             bytes.append(contentsOf: chunk[0..<count])
         }
+    }
+
+    /// The width of the terminal on standard error (80 when it does not say).
+    private func terminalColumns() -> Int {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     /// Writes the buffered standard output (call it before exiting).

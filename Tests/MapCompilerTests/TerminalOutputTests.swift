@@ -15,16 +15,35 @@ struct TerminalOutputTests {
     func progressOnTerminal() throws {
         try withTemporaryDirectory { root in
             let config = try makeConfigDirectory(in: root)
-            let command = Self.stalledBuild + "\(swiftpostmapPath) -c \(config.path) -i hash:\(root.path)/virtual"
+            // (A short name: the line is cut to the terminal's width, which is 80 under script.)
+            let command = Self.stalledBuild + "\(swiftpostmapPath) -c \(config.path) -i hash:virtual"
             let result = try run("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], in: root)
             #expect(result.status == 0, "\(result)")
             let shown = result.out
-            #expect(shown.contains("swiftpostmap: hash:\(root.path)/virtual: 2 entries"), "\(shown.debugDescription)")
+            #expect(shown.contains("swiftpostmap: hash:virtual: 2 entries"), "\(shown.debugDescription)")
             // Drawn with a carriage return and erased the same way at the end.
             #expect(shown.hasPrefix("\r\u{1B}[K"), "\(shown.debugDescription)")
             #expect(shown.hasSuffix("\r\u{1B}[K"), "\(shown.debugDescription)")
             let query = try swiftpostmap(["-c", config.path, "-q", "b@example.com", "hash:virtual"], in: root)
             #expect(query.out == "y\n")
+        }
+    }
+
+    @Test("the progress line is cut to the terminal's width, so that it can be erased")
+    func progressFitsTheTerminal() throws {
+        try withTemporaryDirectory { root in
+            let config = try makeConfigDirectory(in: root)
+            let long = String(repeating: "a-long-directory-name/", count: 4)
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent(long), withIntermediateDirectories: true)
+            let command =
+                "stty cols 60; " + Self.stalledBuild
+                + "\(swiftpostmapPath) -c \(config.path) -i hash:\(long)virtual"
+            let result = try run("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], in: root)
+            #expect(result.status == 0, "\(result)")
+            let drawn = result.out.components(separatedBy: "\r\u{1B}[K").filter { !$0.isEmpty }
+            #expect(!drawn.isEmpty, "\(result.out.debugDescription)")
+            for line in drawn { #expect(line.count <= 59, "\(line.debugDescription)") }
         }
     }
 
