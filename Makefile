@@ -33,8 +33,8 @@ STATIC_LIBS  := $(CURDIR)/.build/static-libs
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -L$(STATIC_LIBS)
 CONFIG       ?= release
 # What a build needs; then what the tests use as the oracle (the real Postfix and db_dump).
-PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libstdc++-12-dev
-ORACLE_PACKAGES := db-util postfix postfix-lmdb postfix-cdb
+PACKAGES     := libdb-dev liblmdb-dev libcdb-dev libpq-dev libstdc++-12-dev
+ORACLE_PACKAGES := db-util postfix postfix-lmdb postfix-cdb postgresql postfix-pgsql
 BENCH_PACKAGES := time gnuplot-nox
 # What the tests of the man page, completions and terminal output run.
 TEST_PACKAGES := man-db groff-base bsdutils zsh fish
@@ -122,7 +122,11 @@ fuzz: deps
 $(BIN_RELEASE):
 	$(MAKE) build
 
-install: | $(INSTALL_BIN)
+# The default binary is rebuilt first when the sources changed; one named with INSTALL_BIN
+# is taken as it is.
+INSTALL_BUILD := $(if $(filter $(BIN_RELEASE),$(INSTALL_BIN)),build)
+
+install: $(INSTALL_BUILD) | $(INSTALL_BIN)
 	@$(INSTALL_ENV) scripts/install.sh install $(INSTALL_BIN)
 
 uninstall:
@@ -134,7 +138,7 @@ install-compat:
 uninstall-compat:
 	@$(INSTALL_ENV) scripts/install.sh uninstall-compat
 
-deb: | $(INSTALL_BIN)
+deb: $(INSTALL_BUILD) | $(INSTALL_BIN)
 	@scripts/make-deb.sh $(INSTALL_BIN) $(VERSION) $(DEBDIR)
 
 clean:

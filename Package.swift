@@ -20,9 +20,13 @@ let package = Package(
             name: "CTinyCDB",
             providers: [.apt(["libcdb-dev"])]
         ),
+        .systemLibrary(
+            name: "CPostgreSQL",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(
             name: "MapCompiler",
-            dependencies: ["CBerkeleyDB", "CLMDB", "CTinyCDB"]
+            dependencies: ["CBerkeleyDB", "CLMDB", "CTinyCDB", "CPostgreSQL"]
         ),
         .target(
             name: "PostmapCommandLine",

@@ -8,7 +8,7 @@
 
 _swiftpostmap_long_options="--aliases --lint --kind --werror --resolve --virtual --vmailbox
  --alias-map --passwd --test --verify --bytes --diff --check --scan-config --sync --dry-run
- --to --json --main-cf --progress --reproducible --help --version"
+ --to --export --conninfo --table --json --main-cf --progress --reproducible --help --version"
 _swiftpostmap_postmap_short="-b -c -d -f -F -h -i -j -m -n -N -o -p -q -r -s -u -U -v -w"
 _swiftpostmap_postalias_short="-c -d -f -i -j -n -N -o -p -q -r -s -u -v -w"
 _swiftpostmap_kinds="virtual vmailbox aliases transport relocated canonical access generic"
@@ -61,6 +61,16 @@ _swiftpostmap_maps() {
     fi
 }
 
+# The argument of --export: pgsql: and then a file name (the pgsql_table(5) file to write).
+_swiftpostmap_pgsql() {
+    local cur=$1
+    if [[ $cur == pgsql:* ]]; then
+        _swiftpostmap_maps "$cur"
+    elif [[ pgsql: == "$cur"* ]]; then
+        COMPREPLY+=("pgsql:")
+    fi
+}
+
 _swiftpostmap() {
     COMPREPLY=()
     local cword=${COMP_CWORD:-0}
@@ -101,19 +111,32 @@ _swiftpostmap() {
     --virtual | --vmailbox | --alias-map)
         _swiftpostmap_maps "$cur"
         ;;
-    -q | -d)
-        # A key (or "-" for standard input): nothing to offer.
+    --export)
+        _swiftpostmap_pgsql "$cur"
+        ;;
+    -q | -d | --conninfo | --table)
+        # A key (or "-" for standard input), a libpq connection string ("host=... dbname=...
+        # user=..." or a postgresql:// URI) or a table name: nothing to offer.
         return 0
         ;;
     *)
         if [[ $cur == --* ]]; then
-            # --kind=VALUE and --to=VALUE.
+            # --kind=VALUE, --to=VALUE and --export=pgsql:FILE.
             case $cur in
             --kind=*)
                 mapfile -t COMPREPLY < <(compgen -P --kind= -W "$_swiftpostmap_kinds" -- "${cur#--kind=}")
                 ;;
             --to=*)
                 mapfile -t COMPREPLY < <(compgen -P --to= -W "lmdb cdb" -- "${cur#--to=}")
+                ;;
+            --export=*)
+                _swiftpostmap_pgsql "${cur#--export=}"
+                for i in "${!COMPREPLY[@]}"; do
+                    COMPREPLY[i]=--export=${COMPREPLY[i]}
+                done
+                ;;
+            --conninfo=* | --table=*)
+                return 0
                 ;;
             *)
                 mapfile -t COMPREPLY < <(compgen -W "$_swiftpostmap_long_options" -- "$cur")

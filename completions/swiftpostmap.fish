@@ -7,7 +7,7 @@
 # the type prefixes (fish adds the file names itself).
 function __swiftpostmap_maps
     set -l token (commandline -ct)
-    set -l prefix (string match -r -- '^(?:hash|btree|lmdb|cdb|texthash):' $token)
+    set -l prefix (string match -r -- '^(?:hash|btree|lmdb|cdb|texthash|pgsql):' $token)
     if test -n "$prefix"
         set -l rest (string sub -s (math (string length -- $prefix) + 1) -- $token)
         for path in (__fish_complete_path $rest)
@@ -18,6 +18,20 @@ function __swiftpostmap_maps
             btree: 'Berkeley DB B-tree table (NAME.db)' \
             lmdb: 'LMDB table (NAME.lmdb)' \
             cdb: 'constant database (NAME.cdb)'
+    end
+end
+
+# The argument of --export: pgsql: and then the pgsql_table(5) file to write.
+function __swiftpostmap_pgsql
+    set -l token (commandline -ct)
+    set -l token (string replace -r -- '^--export=' '' $token)
+    if string match -q -- 'pgsql:*' $token
+        set -l rest (string sub -s 7 -- $token)
+        for path in (__fish_complete_path $rest)
+            printf 'pgsql:%s\n' $path
+        end
+    else
+        printf '%s\t%s\n' pgsql: 'pgsql_table(5) file to write'
     end
 end
 
@@ -69,6 +83,9 @@ complete -c swiftpostmap -l scan-config -d 'List the Berkeley DB tables of the c
 complete -c swiftpostmap -l sync -d 'Build every table of the configuration that is out of date'
 complete -c swiftpostmap -l dry-run -d 'With --sync, only list what would be built'
 complete -c swiftpostmap -l to -x -a 'lmdb cdb' -d 'With --sync, build the Berkeley DB tables as this type'
+complete -c swiftpostmap -l export -x -a '(__swiftpostmap_pgsql)' -d 'Load a source into a PostgreSQL table and write its pgsql_table(5) file'
+complete -c swiftpostmap -l conninfo -x -d 'With --export, the libpq connection string (host=... dbname=... user=...)'
+complete -c swiftpostmap -l table -x -d 'With --export, the PostgreSQL table to fill'
 complete -c swiftpostmap -l json -d 'Print JSON Lines'
 complete -c swiftpostmap -l main-cf -r -F -d 'Read this main.cf'
 complete -c swiftpostmap -l progress -d 'Show a progress line on stderr even when it is not a terminal'

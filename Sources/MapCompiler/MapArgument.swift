@@ -56,7 +56,7 @@ public enum MapTypeSupport: Equatable, Sendable {
         case "cdb": self = .indexed(.cdb)
         case "regexp", "pcre", "cidr", "static", "inline", "pipemap", "union", "texthash",
             "randmap", "environ", "internal", "unix", "nis", "tcp", "socketmap", "unionmap",
-            "fail":
+            "fail", "pgsql":
             self = .noBulkCreate
         default: self = .unsupported
         }

@@ -55,6 +55,8 @@ public enum ExtensionMode: Sendable, Equatable {
     /// `--sync`: compile every table of a configuration that does not hold what its source
     /// compiles to.
     case sync
+    /// `--export pgsql:CF SOURCE`: the source's entries into a PostgreSQL table, and CF.
+    case export(String)
     /// `--help`: a summary of the command line.
     case help
     /// `--version`: swiftpostmap's version and the Berkeley DB it is linked with.
@@ -99,6 +101,10 @@ public struct ExtensionOptions: Sendable, Equatable {
     /// `--bytes` for `--verify`: the table must also be byte for byte what a reproducible
     /// build writes.
     public var compareBytes = false
+    /// `--conninfo STRING` for `--export`: libpq's connection string.
+    public var conninfo: String? = nil
+    /// `--table NAME` for `--export`.
+    public var exportTable: String? = nil
 
     /// No extension options.
     public init() {}
@@ -329,7 +335,7 @@ private func parseLongOption(
     func setMode(_ mode: ExtensionMode) throws(CommandLineError) {
         if options.extensions.mode != .none && options.extensions.mode != mode {
             throw CommandLineError.badLongOption(
-                "specify only one of --lint --verify --check --diff --resolve --test --scan-config --sync --help"
+                "specify only one of --lint --verify --check --diff --resolve --test --scan-config --sync --export --help"
                     + " --version")
         }
         options.extensions.mode = mode
@@ -345,6 +351,9 @@ private func parseLongOption(
     case "--check-worker": try setMode(.checkWorker(try value()))
     case "--scan-config": try setMode(.scanConfig)
     case "--sync": try setMode(.sync)
+    case "--export": try setMode(.export(try value()))
+    case "--conninfo": options.extensions.conninfo = try value()
+    case "--table": options.extensions.exportTable = try value()
     case "--dry-run": options.extensions.dryRun = true
     case "--progress": options.extensions.progress = true
     case "--reproducible": options.extensions.reproducible = true

@@ -9,6 +9,7 @@ extension ExtensionCommands {
     func verify(_ operand: String, json: Bool, bytes: Bool = false) throws(FatalError) -> Int32 {
         let map = MapArgument(operand)
         let type = map.type(default: context.defaultType)
+        if type == "pgsql" { return try verifyExport(map.name, json: json) }
         guard case .indexed(let table) = MapTypeSupport(type: type) else {
             throw FatalError("unsupported dictionary type: \(type)")
         }
@@ -72,6 +73,35 @@ extension ExtensionCommands {
         request.keepCallerOwnership = true
         _ = try buildTable(request, warn: { _ in })
         return try compareFiles(tablePath, directory.path + "/table" + table.fileSuffix)
+    }
+
+    /// `--verify pgsql:FILE`: the table an `--export` wrote holds what its source (named in
+    /// FILE) compiles to now.
+    private func verifyExport(_ path: String, json: Bool) throws(FatalError) -> Int32 {
+        let configuration = try PgsqlConfiguration.load(path: path)
+        guard let source = configuration.exportedSource else {
+            throw FatalError("\(path): not written by swiftpostmap --export (no source to verify against)")
+        }
+        let format: SourceFormat = context.personality == .postalias ? .postalias : .postmap
+        let expected = try MapContents.compile(
+            source: source, format: format, handling: context.handling, duplicates: context.options.duplicates,
+            hostname: format == .postalias ? (try context.config.myhostname()) : "localhost", warn: context.warn)
+        let actual = try MapContents.read(pgsql: path, handling: context.handling, warn: context.warn)
+        let changes = MapDifference.compute(
+            from: expected, to: actual, ignoringKeys: format == .postalias ? ["YP_LAST_MODIFIED"] : [])
+        let label = "pgsql:\(path)"
+        if !json && !changes.isEmpty {
+            context.output.standardOutput(Array("--- \(source) (source)\n+++ \(label) (table)\n".utf8))
+        }
+        var out = DifferencePrinter(json: json, output: context.output)
+        for change in changes { out.print(change) }
+        if !json {
+            context.output.standardError(
+                changes.isEmpty
+                    ? "\(label): up to date with \(source) (\(expected.records.count) entries)"
+                    : "\(label): \(changes.count) difference(s) from \(source)")
+        }
+        return changes.isEmpty ? 0 : 1
     }
 
     // MARK: --diff

@@ -36,6 +36,11 @@ struct ExtensionCommands {
         case .sync:
             guard operands.isEmpty else { throw FatalError("usage: --sync [--dry-run] [--to lmdb|cdb] [-c DIR]") }
             return try synchronize(dryRun: options.dryRun, target: options.syncTarget, json: options.json)
+        case .export(let target):
+            guard operands.count == 1 else {
+                throw FatalError("usage: --export pgsql:FILE [--conninfo STRING] [--table NAME] [type:]source")
+            }
+            return try export(to: target, source: operands[0], options: options)
         case .help:
             context.output.standardOutput(Array(helpText(program: "swiftpostmap").utf8))
             return 0
@@ -76,6 +81,10 @@ func helpText(program: String) -> String {
                                                   name (exit 1 while any remains)
       --sync [--dry-run] [--to lmdb|cdb] [-c DIR] compile every table of the configuration
                                                   that does not hold what its source compiles to
+      --export pgsql:FILE [--conninfo STRING] [--table NAME] [type:]source
+                                                  load the source into a PostgreSQL table (replaced
+                                                  in one transaction) and write FILE, its
+                                                  pgsql_table(5) configuration
       --help, --version
 
     Options of builds:
@@ -94,7 +103,8 @@ func helpText(program: String) -> String {
       --kind KIND              what a linted map is: \(MapKind.allCases.map(\.rawValue).joined(separator: ", "))
 
     A MAP is a source file (compiled in memory), NAME.db, or type:NAME (hash, btree, lmdb, cdb:
-    the table NAME.db, NAME.lmdb or NAME.cdb, or the source NAME when there is no table).
+    the table NAME.db, NAME.lmdb or NAME.cdb, or the source NAME when there is no table;
+    pgsql:FILE: queried through libpq with FILE's settings).
     Exit status: 0 fine, 1 a finding, failure or fatal error.
 
     """

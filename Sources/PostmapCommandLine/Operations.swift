@@ -20,6 +20,8 @@ struct OperationContext {
     var colours = false
     /// `SOURCE_DATE_EPOCH` from the environment, when set: builds are reproducible.
     var sourceDateEpoch: String? = nil
+    /// `PGPASSWORD` from the environment (a password given for `--export`).
+    var postgresPassword: String? = nil
 
     // MARK: Build
 

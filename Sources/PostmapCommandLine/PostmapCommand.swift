@@ -135,9 +135,11 @@ public struct PostmapCommand {
 
         context.program = program
         context.sourceDateEpoch = environment["SOURCE_DATE_EPOCH"]
+        context.postgresPassword = environment["PGPASSWORD"]
         context.colours = output.standardOutputIsTerminal && (environment["NO_COLOR"] ?? "").isEmpty
         context.configIsExplicit =
             options.configDirectory != nil || options.extensions.mainCf != nil || environment["MAIL_CONFIG"] != nil
+        try checkOptionModes(options.extensions)
         if options.extensions.mode != .none {
             return try ExtensionCommands(context: context).run(options.extensions)
         }
@@ -158,6 +160,14 @@ public struct PostmapCommand {
             guard !options.operands.isEmpty else { throw usage(personality) }
             return try context.delete(key, from: options.operands.map(MapArgument.init))
         }
+    }
+
+    /// Options that belong to one mode are refused elsewhere, rather than ignored.
+    private func checkOptionModes(_ options: ExtensionOptions) throws(FatalError) {
+        if options.compareBytes && options.mode != .verify { throw FatalError("--bytes works only with --verify") }
+        if case .export = options.mode { return }
+        if options.conninfo != nil { throw FatalError("--conninfo works only with --export") }
+        if options.exportTable != nil { throw FatalError("--table works only with --export") }
     }
 
     private func usage(_ personality: Personality) -> FatalError {

@@ -5,7 +5,7 @@ import Testing
 /// Postfix is then a failure, not a skip).
 let liveOracleAvailable = LivePostfix.isAvailable || runningUnderCI
 
-private let liveFixtures = packageRoot.appendingPathComponent("Fixtures/live")
+let liveFixtures = packageRoot.appendingPathComponent("Fixtures/live")
 
 /// The oracle's configuration: Fixtures/live, compiled with the real postmap and postalias.
 func liveFixtureConfiguration(compiler: LiveMapCompiler = .realPostfix) throws -> LivePostfixConfiguration {

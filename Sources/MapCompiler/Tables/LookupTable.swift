@@ -75,6 +75,10 @@ public func openLookupTable(
             cacheSize: try configuration.readBufferSize(), mapSize: try configuration.lmdbMapSize(),
             writable: writable, warn: warn)
     default:
+        if type == "pgsql" {
+            if writable { throw FatalError("pgsql:\(map.name) map requires O_RDONLY access mode") }
+            return try PgsqlTable(path: map.name, handling: handling)
+        }
         if let table = try MemoryTable.open(
             type: type, name: map.name, handling: handling, writable: writable, warn: warn)
         {

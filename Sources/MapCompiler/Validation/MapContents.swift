@@ -216,6 +216,7 @@ extension MapContents {
             }
             return try source()
         }
+        if type == "pgsql" { return try read(pgsql: map.name, handling: handling, warn: warn) }
         guard case .indexed(let table) = MapTypeSupport(type: type) else {
             throw FatalError("unsupported dictionary type: \(type)")
         }
@@ -226,6 +227,19 @@ extension MapContents {
             return try source()
         }
         return try read(table: tablePath, type: table, typeName: type, handling: handling, warn: warn)
+    }
+
+    /// Every row of the table that `--export` wrote for the pgsql_table(5) file at `path`.
+    public static func read(
+        pgsql path: String, handling: KeyHandling = KeyHandling(), warn: (Diagnostic) -> Void
+    ) throws(FatalError) -> MapContents {
+        let table = try PgsqlTable(path: path, handling: handling)
+        defer { table.close() }
+        var contents = MapContents(origin: .table(path: "pgsql:\(path)", method: nil))
+        try table.forEachRecord(warn: warn) { key, value in
+            contents.append(MapRecord(key: key, value: value, hasNUL: false))
+        }
+        return contents
     }
 
     /// The value stored for `key` once folded with `folding` (as Postfix folds a lookup key;

@@ -1,0 +1,139 @@
+import Glibc
+
+/// A pgsql_table(5) file, read as Postfix's pgsql client reads it (main.cf syntax: `name =
+/// value`, `#` comments, indented continuation lines), and the connection strings and
+/// queries it stands for.
+public struct PgsqlConfiguration: Sendable, Equatable {
+    /// The file, as named in `pgsql:PATH`.
+    public var path: String
+    /// `hosts`: tried in order (`unix:/dir`, `inet:host:port`, `host:port`, `host`, or a
+    /// `postgresql://` URI).
+    public var hosts: [String]
+    public var user: String?
+    public var password: String?
+    public var dbname: String?
+    /// `query`, or the one the obsolete `select_field`/`table`/`where_field` settings make.
+    public var query: String
+    /// `result_format` (`%s`).
+    public var resultFormat: String
+    /// `domain`: only addresses in these domains are looked up (names only).
+    public var domains: [String]
+    /// `expansion_limit` (0: none).
+    public var expansionLimit: Int
+    /// `encoding`: the client encoding (Postfix 3.7 always uses LATIN1; later versions
+    /// read this setting).
+    public var encoding = "LATIN1"
+    /// The table `--export` wrote, named in the file's `# swiftpostmap: table NAME` line, so
+    /// the map can be listed (Postfix's pgsql client cannot list a map).
+    public var exportedTable: String?
+    /// The source `--export` read (`# swiftpostmap: source PATH`), for `--verify`.
+    public var exportedSource: String?
+
+    /// Reads the file at `path`.
+    ///
+    /// - Throws: Postfix's `open PATH: REASON` when it cannot be read; a fatal error when it
+    ///   names no query.
+    public static func load(path: String) throws(FatalError) -> PgsqlConfiguration {
+        let text: [UInt8]
+        switch readWholeFile(path) {
+        case .success(let bytes): text = bytes
+        case .failure(let error): throw FatalError("open \(path): \(systemErrorText(error.code))")
+        }
+        let parsed = try MainConfig(text: text, path: path, directory: nil, warn: { _ in })
+        func value(_ name: String) -> String? {
+            parsed.parameters[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let hosts = (value("hosts") ?? "localhost").split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+            .map(String.init)
+        var query = value("query")
+        if query == nil, let function = value("select_function") { query = "SELECT \(function)('%s')" }
+        if query == nil, let table = value("table"), let select = value("select_field"),
+            let whereField = value("where_field")
+        {
+            query = "SELECT \(select) FROM \(table) WHERE \(whereField) = '%s' \(value("additional_conditions") ?? "")"
+        }
+        guard let query else { throw FatalError("\(path): no query parameter (pgsql_table(5))") }
+        var configuration = PgsqlConfiguration(
+            path: path, hosts: hosts, user: value("user"), password: value("password"), dbname: value("dbname"),
+            query: query, resultFormat: value("result_format") ?? "%s",
+            domains: (value("domain") ?? "").split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+                .map { $0.lowercased() },
+            expansionLimit: Int(value("expansion_limit") ?? "0") ?? 0)
+        if let encoding = value("encoding") { configuration.encoding = encoding }
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
+            if let table = line.dropping(prefix: exportTableMarker) { configuration.exportedTable = table }
+            if let source = line.dropping(prefix: exportSourceMarker) { configuration.exportedSource = source }
+        }
+        return configuration
+    }
+
+    /// libpq connection strings for each of ``hosts``, in order, with the file's user,
+    /// password and database.
+    public var connectionStrings: [String] {
+        hosts.map { host in
+            if host.hasPrefix("postgresql://") || host.hasPrefix("postgres://") { return host }
+            var words: [String] = []
+            var name = host
+            if name.hasPrefix("unix:") {
+                name.removeFirst(5)
+                words.append("host=" + conninfoQuoted(name))
+            } else {
+                if name.hasPrefix("inet:") { name.removeFirst(5) }
+                // host:port; an IPv6 address (more than one colon) is a host alone.
+                if let colon = name.lastIndex(of: ":"), name.firstIndex(of: ":") == colon {
+                    words.append("host=" + conninfoQuoted(String(name[..<colon])))
+                    words.append("port=" + conninfoQuoted(String(name[name.index(after: colon)...])))
+                } else {
+                    words.append("host=" + conninfoQuoted(name))
+                }
+            }
+            if let dbname { words.append("dbname=" + conninfoQuoted(dbname)) }
+            if let user { words.append("user=" + conninfoQuoted(user)) }
+            if let password { words.append("password=" + conninfoQuoted(password)) }
+            return words.joined(separator: " ")
+        }
+    }
+}
+
+/// The comment lines with which `--export` names its table and source in the file it
+/// writes (Postfix skips comments).
+let exportTableMarker = "# swiftpostmap: table "
+let exportSourceMarker = "# swiftpostmap: source "
+
+extension Substring {
+    fileprivate func dropping(prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}
+
+/// `value` as a libpq connection-string value: in single quotes, with `\` and `'` escaped.
+func conninfoQuoted(_ value: String) -> String {
+    "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = self[...]
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+
+    fileprivate func range(of target: String) -> Range<String.Index>? { self[...].range(of: target) }
+}
+
+extension Substring {
+    fileprivate func range(of target: String) -> Range<String.Index>? {
+        var index = startIndex
+        while index < endIndex {
+            if self[index...].hasPrefix(target) { return index..<self.index(index, offsetBy: target.count) }
+            index = self.index(after: index)
+        }
+        return nil
+    }
+}

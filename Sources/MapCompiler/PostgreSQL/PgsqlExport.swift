@@ -1,0 +1,284 @@
+import Glibc
+
+/// `--export pgsql:CF`: a map's entries, compiled exactly as a build would store them, loaded
+/// into a PostgreSQL table that replaces the previous one in one transaction, and a
+/// pgsql_table(5) file that lets Postfix query it.
+public struct PgsqlExportRequest: Sendable {
+    /// The pgsql_table(5) file to write.
+    public var configurationPath: String
+    /// libpq's connection string (empty: libpq's defaults, `PG*` variables, `.pgpass`).
+    public var conninfo: String
+    /// The password to write into the file: one the user gave (in the connection string or
+    /// `PGPASSWORD`), never one libpq found in `.pgpass`.
+    public var password: String?
+    /// The table; derived from the source's file name when `nil`.
+    public var table: String?
+    /// The source file.
+    public var source: String
+    /// postmap or aliases(5) syntax.
+    public var format: SourceFormat = .postmap
+    /// Folding and UTF-8 mode, as for a build.
+    public var handling = KeyHandling()
+    /// `-r`, `-w`.
+    public var duplicates: DuplicatePolicy = .warn
+    /// postalias's `YP_MASTER_NAME`.
+    public var hostname = "localhost"
+
+    public init(configurationPath: String, conninfo: String, source: String) {
+        self.configurationPath = configurationPath
+        self.conninfo = conninfo
+        self.source = source
+    }
+}
+
+/// What an export did.
+public struct PgsqlExportSummary: Sendable, Equatable {
+    /// The table, quoted (`"virtual"`).
+    public var table: String
+    /// Rows stored.
+    public var rows: Int
+    /// Where the rows went: the `hosts` value written, and the database.
+    public var host: String
+    public var database: String
+}
+
+/// The table name `--export` uses for `source` when none is given: its file name, in lower
+/// case, with every character other than a-z, 0-9 and `_` made `_` (`pgsql-virtual` →
+/// `pgsql_virtual`; one that would start with a digit gets `map_` in front).
+public func defaultExportTable(forSource source: String) -> String {
+    let base = source.split(separator: "/").last.map(String.init) ?? source
+    var name = String(
+        base.lowercased().map { character -> Character in
+            character.isASCII && (character.isLetter || character.isNumber) ? character : "_"
+        })
+    if name.isEmpty || name.first?.isNumber == true { name = "map_" + name }
+    return String(name.prefix(maximumExportTableLength))
+}
+
+/// The longest table name: PostgreSQL's 63-byte identifiers must also hold the staging
+/// table's index name, `NAME__swiftpostmap_new_pkey`.
+public let maximumExportTableLength = 40
+
+/// Exports `request.source` into PostgreSQL and writes the pgsql_table(5) file.
+///
+/// The rows go into a new table in one transaction that then drops the previous table and
+/// renames the new one into its place, so a reader sees either the whole old map or the
+/// whole new one; a failure rolls everything back and leaves the file as it was. A table of
+/// that name that `--export` did not make is never replaced.
+public func exportToPostgreSQL(
+    _ request: PgsqlExportRequest, warn: (Diagnostic) -> Void
+) throws(FatalError) -> PgsqlExportSummary {
+    let contents = try MapContents.compile(
+        source: request.source, format: request.format, handling: request.handling,
+        duplicates: request.duplicates, hostname: request.hostname, warn: warn)
+    let connection: PostgreSQLConnection
+    do throws(PostgreSQLError) {
+        connection = try PostgreSQLConnection(conninfo: request.conninfo)
+        try connection.execute("SET client_min_messages TO warning")
+    } catch {
+        if error.operation == .loadLibrary { throw FatalError("pgsql: \(error.message)") }
+        throw FatalError("connect to pgsql server: \(error.message)")
+    }
+    defer { connection.close() }
+    let tableName = request.table ?? defaultExportTable(forSource: request.source)
+    guard !tableName.isEmpty, tableName.utf8.count <= maximumExportTableLength else {
+        throw FatalError("--table: a name of 1 to \(maximumExportTableLength) bytes, not \"\(tableName)\"")
+    }
+    // COPY's text format: one row per line, fields separated by a tab, with backslash,
+    // tab, newline and carriage return escaped. The connection's client encoding is
+    // LATIN1, as Postfix's, so the bytes are stored as Postfix will ask for them.
+    var data: [UInt8] = []
+    for record in contents.records {
+        appendCopyField(record.key, to: &data)
+        data.append(0x09)
+        appendCopyField(record.value, to: &data)
+        data.append(0x0A)
+    }
+    let rows = contents.records.count
+
+    let hostsValue = hostsSetting(
+        host: connection.host, port: connection.port, user: connection.user, database: connection.database)
+    do throws(PostgreSQLError) {
+        let table = try connection.quotedIdentifier(tableName)
+        let staging = try connection.quotedIdentifier(tableName + "__swiftpostmap_new")
+        let index = try connection.quotedIdentifier(tableName + "_pkey")
+        let comment = "swiftpostmap --export of \(request.source)"
+        try connection.execute("BEGIN")
+        do throws(PostgreSQLError) {
+            // One export of a table at a time (a second waits for the first to commit).
+            try connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [Array(table.utf8)])
+            // A table of this name must be one an export made (its comment says so).
+            let existing = try connection.execute(
+                "SELECT obj_description(to_regclass($1), 'pg_class'), to_regclass($1) IS NOT NULL",
+                [Array(table.utf8)])
+            if let row = existing.rows.first, row.count == 2, row[1] == Array("t".utf8) {
+                let description = row[0].map { String(decoding: $0, as: UTF8.self) } ?? ""
+                guard description.hasPrefix("swiftpostmap --export") else {
+                    throw PostgreSQLError(
+                        .query,
+                        "table \(table) exists and was not made by swiftpostmap --export; choose another --table")
+                }
+            }
+            try connection.execute("DROP TABLE IF EXISTS \(staging)")
+            try connection.execute("CREATE TABLE \(staging) (key text NOT NULL, value text NOT NULL)")
+            try connection.copy("COPY \(staging) (key, value) FROM STDIN", data: data)
+            // The index after the rows: one sort instead of a million inserts into a tree.
+            try connection.execute("ALTER TABLE \(staging) ADD PRIMARY KEY (key)")
+            try connection.execute("COMMENT ON TABLE \(staging) IS \(try literal(comment, on: connection))")
+            // The file is written before the old table is locked and put in place after the
+            // commit: a failed export leaves both the table and the file as they were, and
+            // Postfix's queries wait only for the drop and the rename.
+            let prepared = try prepareConfiguration(
+                request, table: table, hosts: hostsValue, user: connection.user, database: connection.database)
+            do throws(PostgreSQLError) {
+                try connection.execute("DROP TABLE IF EXISTS \(table)")
+                try connection.execute("ALTER TABLE \(staging) RENAME TO \(table)")
+                let stagingIndex = try connection.quotedIdentifier(tableName + "__swiftpostmap_new_pkey")
+                try connection.execute("ALTER INDEX IF EXISTS \(stagingIndex) RENAME TO \(index)")
+                try connection.execute("COMMIT")
+            } catch {
+                if let prepared { unlink(prepared) }
+                throw error
+            }
+            if let prepared, rename(prepared, request.configurationPath) != 0 {
+                let reason = systemErrorText(errno)
+                unlink(prepared)
+                throw PostgreSQLError(
+                    .query,
+                    "table \(table) committed, but rename \(prepared) to \(request.configurationPath): \(reason)")
+            }
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+        return PgsqlExportSummary(
+            table: table, rows: rows, host: hostsValue, database: connection.database)
+    } catch {
+        throw FatalError("pgsql export to \(hostsValue) database \(connection.database): \(error.message)")
+    }
+}
+
+/// The password a libpq connection string gives (`password=…`, or in a URI), if any.
+public func passwordGiven(inConninfo conninfo: String) -> String? {
+    guard !conninfo.isEmpty, let pq = try? LibPQ.loaded() else { return nil }
+    guard let options = pq.conninfoParse(conninfo, nil) else { return nil }
+    defer { pq.conninfoFree(options) }
+    var option = options
+    while let keyword = option.pointee.keyword {
+        if String(cString: keyword) == "password" { return option.pointee.val.map { String(cString: $0) } }
+        option += 1
+    }
+    return nil
+}
+
+/// `text` as an SQL string literal.
+private func literal(_ text: String, on connection: PostgreSQLConnection) throws(PostgreSQLError) -> String {
+    "'" + String(decoding: try connection.escapedString(Array(text.utf8)), as: UTF8.self) + "'"
+}
+
+private func appendCopyField(_ bytes: [UInt8], to data: inout [UInt8]) {
+    for byte in bytes {
+        switch byte {
+        case UInt8(ascii: "\\"): data += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case 0x09: data += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+        case 0x0A: data += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        case 0x0D: data += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+        default: data.append(byte)
+        }
+    }
+}
+
+/// The `hosts` value that reaches the server a connection went to, in the forms Postfix's
+/// pgsql client knows: `inet:HOST:PORT`, `unix:/DIR` for the default port's socket, or a
+/// URI for a socket on another port (Postfix hands a URI to libpq as it is, so it names the
+/// user and the database too).
+func hostsSetting(host: String, port: String, user: String = "", database: String = "") -> String {
+    if host.hasPrefix("/") {
+        if port.isEmpty || port == "5432" { return "unix:\(host)" }
+        let directory = percentEncoded(host)
+        let login = user.isEmpty ? "" : percentEncoded(user) + "@"
+        return "postgresql://\(login)\(directory):\(port)/\(percentEncoded(database))"
+    }
+    return "inet:\(host):\(port.isEmpty ? "5432" : port)"
+}
+
+/// Writes the pgsql_table(5) file to a temporary file next to it, to be renamed over it:
+/// mode 0644, or 0640 with a password (group `postfix` when the caller is root and the group
+/// exists).
+///
+/// - Returns: the temporary file's path, or `nil` when the file already says this.
+private func prepareConfiguration(
+    _ request: PgsqlExportRequest, table: String, hosts: String, user: String, database: String
+) throws(PostgreSQLError) -> String? {
+    var text = """
+        # Postfix pgsql_table(5) lookup table, written by swiftpostmap --export.
+        # Keys are stored as postmap folds them; Postfix folds each lookup key the same way.
+        \(exportTableMarker)\(table)
+        \(exportSourceMarker)\(absolutePath(request.source))
+        # Postfix 3.7 talks LATIN1 to the server whatever this says; the rows are stored so.
+        encoding = LATIN1
+        hosts = \(hosts)
+        user = \(user)
+        dbname = \(database)
+
+        """
+    if let password = request.password { text += "password = \(password)\n" }
+    text += "query = SELECT value FROM \(table) WHERE key = '%s'\n"
+    let path = request.configurationPath
+    let mode: mode_t = request.password == nil ? 0o644 : 0o640
+    // The same file as before is left alone: Postfix waits until a configuration file has
+    // not changed for a second before it reads it, so rewriting an unchanged file at every
+    // export would hold up the very lookups the export must not disturb.
+    var existing = stat()
+    if case .success(let old) = readWholeFile(path), old == Array(text.utf8), stat(path, &existing) == 0,
+        existing.st_mode & 0o7777 == mode
+    {
+        return nil
+    }
+    let temporary = path + ".swiftpostmap-tmp"
+    unlink(temporary)
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+    guard fd >= 0 else { throw PostgreSQLError(.query, "create \(temporary): \(systemErrorText(errno))") }
+    var failure: String? = nil
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count && failure == nil {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + offset }, bytes.count - offset) }
+        if n < 0 && errno != EINTR { failure = "write \(temporary): \(systemErrorText(errno))" }
+        if n > 0 { offset += n }
+    }
+    if failure == nil, fchmod(fd, mode) != 0 { failure = "chmod \(temporary): \(systemErrorText(errno))" }
+    if failure == nil, request.password != nil, geteuid() == 0, let group = getgrnam("postfix") {
+        if fchown(fd, 0, group.pointee.gr_gid) != 0 { failure = "chown \(temporary): \(systemErrorText(errno))" }
+    }
+    if failure == nil, fsync(fd) != 0 { failure = "write \(temporary): \(systemErrorText(errno))" }
+    if close(fd) != 0 && failure == nil { failure = "close \(temporary): \(systemErrorText(errno))" }
+    if let failure {
+        unlink(temporary)
+        throw PostgreSQLError(.query, failure)
+    }
+    return temporary
+}
+
+/// `path` made absolute (symbolic links resolved), so `--verify pgsql:FILE` finds the source
+/// from any directory; `path` itself when it cannot be resolved.
+private func absolutePath(_ path: String) -> String {
+    guard let resolved = realpath(path, nil) else { return path }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+/// `text` with every byte other than letters, digits and `-._~` percent-encoded (RFC 3986).
+private func percentEncoded(_ text: String) -> String {
+    var result = ""
+    for byte in text.utf8 {
+        let character = Character(Unicode.Scalar(byte))
+        if byte < 0x80 && (character.isLetter || character.isNumber || "-._~".contains(character)) {
+            result.append(character)
+        } else {
+            let digits = Array("0123456789ABCDEF")
+            result += "%" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
+        }
+    }
+    return result
+}
