@@ -75,6 +75,15 @@ struct PgsqlConfigurationTests {
                     "host='db1.test' port='5433' " + credentials, "host='/run/postgresql' " + credentials,
                     "host='db2.test' " + credentials, "postgresql://u@db3.test/mail",
                 ])
+            #expect(
+                PgsqlConfiguration(
+                    path: "x", hosts: ["inet:::1:5433", "::1", "[::1]"], query: "q", resultFormat: "%s", domains: [],
+                    expansionLimit: 0
+                ).connectionStrings == ["host='::1' port='5433'", "host='::1'", "host='[::1]'"])
+            for format in ["%s %", "%x", ""] {
+                let bad = try write("query = SELECT 1\nresult_format = \(format)\n", to: "format.cf", in: root)
+                #expect(throws: FatalError.self, "\(format)") { try PgsqlConfiguration.load(path: bad.path) }
+            }
             let missing = try write("hosts = x\n", to: "bad.cf", in: root)
             #expect(throws: FatalError.self) { try PgsqlConfiguration.load(path: missing.path) }
         }
@@ -91,5 +100,10 @@ struct PgsqlConfigurationTests {
         #expect(
             hostsSetting(host: "/tmp/pg", port: "6000", user: "post fix", database: "mail")
                 == "postgresql://post%20fix@%2Ftmp%2Fpg:6000/mail")
+        #expect(
+            hostsSetting(host: "/tmp/pg", port: "6000", user: "u", database: "mail", password: "p@ss w")
+                == "postgresql://u:p%40ss%20w@%2Ftmp%2Fpg:6000/mail")
+        #expect(isPlainTableName("virtual_2") && isPlainTableName("Virtual"))
+        #expect(!isPlainTableName("%s") && !isPlainTableName("2x") && !isPlainTableName("a-b") && !isPlainTableName(""))
     }
 }

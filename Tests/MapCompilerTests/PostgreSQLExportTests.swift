@@ -107,7 +107,7 @@ struct PostgreSQLExportTests {
                 let mode = try FileManager.default.attributesOfItem(atPath: cf.path)[.posixPermissions] as? Int
                 #expect(mode == 0o644)
                 let index = try server.psql("SELECT indexdef FROM pg_indexes WHERE tablename = 'aliases_v1'").out
-                #expect(index.contains("UNIQUE INDEX") && index.contains("(key)"), "\(index)")
+                #expect(index.contains("USING hash (key)"), "\(index)")
 
                 let listed = try swiftpostmap(["-c", config.path, "-s", "pgsql:\(cf.path)"], in: root)
                 #expect(listed.out == "@example.com\tcatchall@example.net\ninfo@example.com\tjoe@example.net\n")
@@ -249,6 +249,48 @@ struct PostgreSQLExportTests {
                 #expect(foreign.err.contains("was not made by swiftpostmap --export"), "\(foreign)")
                 #expect(try server.psql("SELECT id FROM precious").out == "1\n")
                 try unchanged("foreign table")
+                // Names that are not plain identifiers: no quoting games, no % for Postfix to expand.
+                for name in ["%s", "a\"b", "Ümlaut", "9lives", String(repeating: "x", count: 41)] {
+                    let refused = try export(server.conninfo(), table: ["--table", name])
+                    #expect(
+                        refused.status == 1 && refused.err.contains("--table: a name of 1 to 40"), "\(name): \(refused)"
+                    )
+                }
+                // Another source whose file name gives the same table does not replace this one.
+                try FileManager.default.createDirectory(
+                    at: root.appendingPathComponent("other"), withIntermediateDirectories: true)
+                try write("a@example.com mallory\n", to: "other/Virtual", in: root)
+                let collision = try swiftpostmap(
+                    [
+                        "-c", config.path, "--export", "pgsql:\(root.path)/other.cf", "--conninfo", server.conninfo(),
+                        "other/Virtual",
+                    ], in: root)
+                #expect(collision.status == 1 && collision.err.contains("name the table with --table"), "\(collision)")
+                try unchanged("collision")
+                // A table named like the staging table is someone else's.
+                try server.psql("CREATE TABLE virtual__swiftpostmap_new (id int)")
+                let staging = try export(server.conninfo())
+                #expect(staging.status == 1 && staging.err.contains("it is not swiftpostmap's"), "\(staging)")
+                try server.psql("DROP TABLE virtual__swiftpostmap_new")
+                try unchanged("staging")
+                // A transaction that holds the table: the export gives up instead of holding
+                // Postfix's lookups up behind it.
+                let holder = Process()
+                holder.executableURL = URL(fileURLWithPath: "/bin/sh")
+                let psql = PostgreSQLServer.binDirectory.map { "\($0)/psql" } ?? "psql"
+                holder.arguments = [
+                    "-c",
+                    "(echo 'BEGIN; SELECT count(*) FROM virtual;'; sleep 8) | \(psql) -X -q -h 127.0.0.1 -p \(server.port) "
+                        + "-U postgres -d mail > /dev/null",
+                ]
+                try holder.run()
+                Thread.sleep(forTimeInterval: 1)
+                let blocked = try export(server.conninfo())
+                #expect(
+                    blocked.status == 1 && blocked.err.contains("another transaction holds the table"), "\(blocked)")
+                holder.terminate()
+                holder.waitUntilExit()
+                try unchanged("lock")
             }
         }
     }
@@ -317,6 +359,37 @@ struct PostgreSQLExportTests {
                 #expect(answers >= 3 * keys.count)
                 let modified = try FileManager.default.attributesOfItem(atPath: cf)[.modificationDate] as? Date
                 #expect(modified == settled, "an unchanged configuration file is not rewritten")
+            }
+        }
+    }
+
+    @Test("long keys, keys that are not UTF-8, and a configuration path given relative")
+    func awkwardKeys() throws {
+        try withPostgreSQLServer { server in
+            try withTemporaryDirectory { root in
+                // UTF-8 mode off, so a Latin-1 key is a key like any other.
+                let config = try backdated(makeConfigDirectory(in: root, extra: "smtputf8_enable = no\n"))
+                var source = Data("long\(String(repeating: "k", count: 4000))@example.com longvalue\n".utf8)
+                source.append(contentsOf: [0xE9, 0x74, 0xE9, 0x20] + Array("summer\n".utf8))
+                try write(source, to: "virtual", in: root)
+                let exported = try swiftpostmap(
+                    ["-c", config.path, "--export", "pgsql:v.cf", "--conninfo", server.conninfo(), "virtual"], in: root)
+                #expect(exported.status == 0, "\(exported)")
+                #expect(
+                    exported.err.contains("\(root.path)/v.cf: 2 entries"), "the file is named absolutely: \(exported)")
+                let cf = root.appendingPathComponent("v.cf").path
+                #expect(try run(realPostmap, ["-c", config.path, "hash:virtual"], in: root).status == 0)
+                let keys =
+                    Data("long\(String(repeating: "K", count: 4000))@example.com\n".utf8)
+                    + Data([0xE9, 0x74, 0xE9, 0x0A])
+                let fromHash = try run(
+                    realPostmap, ["-c", config.path, "-q", "-", "hash:virtual"], in: root, input: keys)
+                let fromPgsql = try run(
+                    realPostmap, ["-c", config.path, "-q", "-", "pgsql:\(cf)"], in: root, input: keys)
+                let ours = try swiftpostmap(["-c", config.path, "-q", "-", "pgsql:\(cf)"], in: root, input: keys)
+                #expect(fromHash.stdout.count > 4000 && fromHash.out.contains("summer"), "\(fromHash.err)")
+                #expect(fromPgsql.stdout == fromHash.stdout, "\(fromPgsql.err)")
+                #expect(ours.stdout == fromHash.stdout, "\(ours.err)")
             }
         }
     }

@@ -20,8 +20,8 @@ public struct PgsqlConfiguration: Sendable, Equatable {
     public var domains: [String]
     /// `expansion_limit` (0: none).
     public var expansionLimit: Int
-    /// `encoding`: the client encoding (Postfix 3.7 always uses LATIN1; later versions
-    /// read this setting).
+    /// `encoding` as the file says it (Postfix 3.7, and so swiftpostmap, always use LATIN1;
+    /// later Postfix versions read this setting).
     public var encoding = "LATIN1"
     /// The table `--export` wrote, named in the file's `# swiftpostmap: table NAME` line, so
     /// the map can be listed (Postfix's pgsql client cannot list a map).
@@ -60,6 +60,10 @@ public struct PgsqlConfiguration: Sendable, Equatable {
                 .map { $0.lowercased() },
             expansionLimit: Int(value("expansion_limit") ?? "0") ?? 0)
         if let encoding = value("encoding") { configuration.encoding = encoding }
+        try checkResultFormat(configuration.resultFormat, path: path)
+        if parsed.parameters["result_format"] == "" {
+            throw FatalError("db_common_parse: \(path): Invalid result template: ")
+        }
         for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
             if let table = line.dropping(prefix: exportTableMarker) { configuration.exportedTable = table }
             if let source = line.dropping(prefix: exportSourceMarker) { configuration.exportedSource = source }
@@ -79,8 +83,13 @@ public struct PgsqlConfiguration: Sendable, Equatable {
                 words.append("host=" + conninfoQuoted(name))
             } else {
                 if name.hasPrefix("inet:") { name.removeFirst(5) }
-                // host:port; an IPv6 address (more than one colon) is a host alone.
-                if let colon = name.lastIndex(of: ":"), name.firstIndex(of: ":") == colon {
+                // HOST:PORT, split at the last colon (as Postfix does, so `inet:::1:5432` is
+                // ::1 port 5432); `::1` alone, whose last colon ends an address, is a host.
+                if let colon = name.lastIndex(of: ":"), colon != name.startIndex,
+                    name[name.index(before: colon)] != ":",
+                    name[name.index(after: colon)...].allSatisfy(\.isNumber),
+                    name.index(after: colon) != name.endIndex
+                {
                     words.append("host=" + conninfoQuoted(String(name[..<colon])))
                     words.append("port=" + conninfoQuoted(String(name[name.index(after: colon)...])))
                 } else {
@@ -91,6 +100,23 @@ public struct PgsqlConfiguration: Sendable, Equatable {
             if let user { words.append("user=" + conninfoQuoted(user)) }
             if let password { words.append("password=" + conninfoQuoted(password)) }
             return words.joined(separator: " ")
+        }
+    }
+}
+
+/// Postfix refuses a `result_format` with a `%` that starts no expansion it knows.
+private func checkResultFormat(_ format: String, path: String) throws(FatalError) {
+    let bytes = Array(format.utf8)
+    var index = 0
+    while index < bytes.count {
+        if bytes[index] == UInt8(ascii: "%") {
+            let known = Array("%sSuUdD123456789".utf8)
+            guard index + 1 < bytes.count, known.contains(bytes[index + 1]) else {
+                throw FatalError("db_common_parse: \(path): Invalid result template: \(format)")
+            }
+            index += 2
+        } else {
+            index += 1
         }
     }
 }

@@ -68,6 +68,20 @@ public let maximumExportTableLength = 40
 public func exportToPostgreSQL(
     _ request: PgsqlExportRequest, warn: (Diagnostic) -> Void
 ) throws(FatalError) -> PgsqlExportSummary {
+    let tableName = request.table ?? defaultExportTable(forSource: request.source)
+    guard isPlainTableName(tableName) else {
+        throw FatalError(
+            "--table: a name of 1 to \(maximumExportTableLength) ASCII letters, digits and underscores, "
+                + "not starting with a digit, not \"\(tableName)\"")
+    }
+    if let password = request.password, password.first?.isWhitespace == true || password.last?.isWhitespace == true {
+        throw FatalError("the password starts or ends with a space, which a pgsql_table(5) file cannot hold")
+    }
+    var target = stat()
+    if stat(request.configurationPath, &target) == 0, target.st_mode & S_IFMT == S_IFDIR {
+        throw FatalError("pgsql:\(request.configurationPath) is a directory")
+    }
+    let source = absolutePath(request.source)
     let contents = try MapContents.compile(
         source: request.source, format: request.format, handling: request.handling,
         duplicates: request.duplicates, hostname: request.hostname, warn: warn)
@@ -80,10 +94,6 @@ public func exportToPostgreSQL(
         throw FatalError("connect to pgsql server: \(error.message)")
     }
     defer { connection.close() }
-    let tableName = request.table ?? defaultExportTable(forSource: request.source)
-    guard !tableName.isEmpty, tableName.utf8.count <= maximumExportTableLength else {
-        throw FatalError("--table: a name of 1 to \(maximumExportTableLength) bytes, not \"\(tableName)\"")
-    }
     // COPY's text format: one row per line, fields separated by a tab, with backslash,
     // tab, newline and carriage return escaped. The connection's client encoding is
     // LATIN1, as Postfix's, so the bytes are stored as Postfix will ask for them.
@@ -97,12 +107,14 @@ public func exportToPostgreSQL(
     let rows = contents.records.count
 
     let hostsValue = hostsSetting(
-        host: connection.host, port: connection.port, user: connection.user, database: connection.database)
+        host: connection.host, port: connection.port, user: connection.user, database: connection.database,
+        password: request.password)
     do throws(PostgreSQLError) {
         let table = try connection.quotedIdentifier(tableName)
         let staging = try connection.quotedIdentifier(tableName + "__swiftpostmap_new")
-        let index = try connection.quotedIdentifier(tableName + "_pkey")
-        let comment = "swiftpostmap --export of \(request.source)"
+        let index = try connection.quotedIdentifier(tableName + "_key")
+        let stagingIndex = try connection.quotedIdentifier(tableName + "__swiftpostmap_new_key")
+        let comment = exportComment + source
         try connection.execute("BEGIN")
         do throws(PostgreSQLError) {
             // One export of a table at a time (a second waits for the first to commit).
@@ -113,17 +125,32 @@ public func exportToPostgreSQL(
                 [Array(table.utf8)])
             if let row = existing.rows.first, row.count == 2, row[1] == Array("t".utf8) {
                 let description = row[0].map { String(decoding: $0, as: UTF8.self) } ?? ""
-                guard description.hasPrefix("swiftpostmap --export") else {
+                guard description.hasPrefix(exportComment) else {
                     throw PostgreSQLError(
                         .query,
                         "table \(table) exists and was not made by swiftpostmap --export; choose another --table")
                 }
+                // Two sources whose file names give the same table (a/virtual, b/Virtual)
+                // must not replace each other's rows unless --table says so.
+                guard description == comment || request.table != nil else {
+                    throw PostgreSQLError(
+                        .query,
+                        "table \(table) holds the export of \(description.dropFirst(exportComment.count)), not of "
+                            + "\(source); name the table with --table")
+                }
             }
-            try connection.execute("DROP TABLE IF EXISTS \(staging)")
+            // The staging table exists only inside an export's transaction: one that is
+            // there is someone else's.
+            let stagingExists = try connection.execute("SELECT to_regclass($1) IS NOT NULL", [Array(staging.utf8)])
+            guard stagingExists.rows.first?.first == Array("f".utf8) else {
+                throw PostgreSQLError(.query, "a table \(staging) exists; it is not swiftpostmap's to replace")
+            }
             try connection.execute("CREATE TABLE \(staging) (key text NOT NULL, value text NOT NULL)")
             try connection.copy("COPY \(staging) (key, value) FROM STDIN", data: data)
-            // The index after the rows: one sort instead of a million inserts into a tree.
-            try connection.execute("ALTER TABLE \(staging) ADD PRIMARY KEY (key)")
+            // The index after the rows: one pass instead of a million inserts. A hash index,
+            // because a btree index cannot hold keys over about 2.7 kB, and Postfix only
+            // asks for equality; the keys are unique already (compiled as for a build).
+            try connection.execute("CREATE INDEX \(stagingIndex) ON \(staging) USING hash (key)")
             try connection.execute("COMMENT ON TABLE \(staging) IS \(try literal(comment, on: connection))")
             // The file is written before the old table is locked and put in place after the
             // commit: a failed export leaves both the table and the file as they were, and
@@ -131,10 +158,12 @@ public func exportToPostgreSQL(
             let prepared = try prepareConfiguration(
                 request, table: table, hosts: hostsValue, user: connection.user, database: connection.database)
             do throws(PostgreSQLError) {
+                // Postfix's lookups wait while the old table is dropped: if another
+                // transaction holds it, give up rather than hold every lookup up behind it.
+                try connection.execute("SET LOCAL lock_timeout = '\(exportLockTimeout)'")
                 try connection.execute("DROP TABLE IF EXISTS \(table)")
                 try connection.execute("ALTER TABLE \(staging) RENAME TO \(table)")
-                let stagingIndex = try connection.quotedIdentifier(tableName + "__swiftpostmap_new_pkey")
-                try connection.execute("ALTER INDEX IF EXISTS \(stagingIndex) RENAME TO \(index)")
+                try connection.execute("ALTER INDEX \(stagingIndex) RENAME TO \(index)")
                 try connection.execute("COMMIT")
             } catch {
                 if let prepared { unlink(prepared) }
@@ -154,7 +183,31 @@ public func exportToPostgreSQL(
         return PgsqlExportSummary(
             table: table, rows: rows, host: hostsValue, database: connection.database)
     } catch {
-        throw FatalError("pgsql export to \(hostsValue) database \(connection.database): \(error.message)")
+        let reason =
+            error.sqlState == "55P03"
+            ? "another transaction holds the table; gave up after \(exportLockTimeout) so as not to hold up "
+                + "Postfix's lookups (nothing changed)"
+            : error.message
+        throw FatalError("pgsql export to \(hostsValue) database \(connection.database): \(reason)")
+    }
+}
+
+/// How long an export waits for the old table (see above).
+let exportLockTimeout = "5s"
+
+/// The comment on every table an export makes, followed by the source's absolute path.
+let exportComment = "swiftpostmap --export of "
+
+/// `name` can be a table name: 1 to ``maximumExportTableLength`` ASCII letters, digits and
+/// underscores, not starting with a digit (nothing that needs quoting, nothing that means
+/// something in a pgsql_table(5) query template, the same bytes in every client encoding).
+func isPlainTableName(_ name: String) -> Bool {
+    guard let first = name.utf8.first, name.utf8.count <= maximumExportTableLength,
+        !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+    else { return false }
+    return name.utf8.allSatisfy { byte in
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
     }
 }
 
@@ -192,11 +245,16 @@ private func appendCopyField(_ bytes: [UInt8], to data: inout [UInt8]) {
 /// pgsql client knows: `inet:HOST:PORT`, `unix:/DIR` for the default port's socket, or a
 /// URI for a socket on another port (Postfix hands a URI to libpq as it is, so it names the
 /// user and the database too).
-func hostsSetting(host: String, port: String, user: String = "", database: String = "") -> String {
+func hostsSetting(
+    host: String, port: String, user: String = "", database: String = "", password: String? = nil
+) -> String {
     if host.hasPrefix("/") {
         if port.isEmpty || port == "5432" { return "unix:\(host)" }
         let directory = percentEncoded(host)
-        let login = user.isEmpty ? "" : percentEncoded(user) + "@"
+        var login = user.isEmpty ? "" : percentEncoded(user)
+        // Postfix uses a URI as it is: the file's password line would not reach libpq.
+        if let password, !user.isEmpty { login += ":" + percentEncoded(password) }
+        if !login.isEmpty { login += "@" }
         return "postgresql://\(login)\(directory):\(port)/\(percentEncoded(database))"
     }
     return "inet:\(host):\(port.isEmpty ? "5432" : port)"
@@ -210,11 +268,21 @@ func hostsSetting(host: String, port: String, user: String = "", database: Strin
 private func prepareConfiguration(
     _ request: PgsqlExportRequest, table: String, hosts: String, user: String, database: String
 ) throws(PostgreSQLError) -> String? {
+    // One setting per line: a newline (or any control character) in a value would end it
+    // and start another line of the file.
+    let source = absolutePath(request.source)
+    for (what, value) in [
+        ("the table name", table), ("the source's path", source), ("the server", hosts), ("the user", user),
+        ("the database", database), ("the password", request.password ?? ""),
+    ] where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        throw PostgreSQLError(
+            .query, "\(what) contains a control character and cannot be written to a pgsql_table(5) file")
+    }
     var text = """
         # Postfix pgsql_table(5) lookup table, written by swiftpostmap --export.
         # Keys are stored as postmap folds them; Postfix folds each lookup key the same way.
         \(exportTableMarker)\(table)
-        \(exportSourceMarker)\(absolutePath(request.source))
+        \(exportSourceMarker)\(source)
         # Postfix 3.7 talks LATIN1 to the server whatever this says; the rows are stored so.
         encoding = LATIN1
         hosts = \(hosts)

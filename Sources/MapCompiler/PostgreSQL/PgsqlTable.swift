@@ -6,6 +6,8 @@ public final class PgsqlTable: LookupTable {
     public let configuration: PgsqlConfiguration
     private let handling: KeyHandling
     private var connection: PostgreSQLConnection?
+    /// The `hosts` entry the connection went to, for messages.
+    private var connectedHost = ""
 
     /// `pgsql:PATH`.
     public var typedLabel: String { "pgsql:\(configuration.path)" }
@@ -29,8 +31,10 @@ public final class PgsqlTable: LookupTable {
         if let connection { return connection }
         for (host, conninfo) in zip(configuration.hosts, configuration.connectionStrings) {
             do throws(PostgreSQLError) {
-                let made = try PostgreSQLConnection(conninfo: conninfo, clientEncoding: configuration.encoding)
+                // Postfix 3.7 uses LATIN1 whatever `encoding` says (later versions read it).
+                let made = try PostgreSQLConnection(conninfo: conninfo, clientEncoding: "LATIN1")
                 connection = made
+                connectedHost = host
                 return made
             } catch {
                 if error.operation == .loadLibrary { throw FatalError("table \(tableLabel): \(error.message)") }
@@ -65,9 +69,12 @@ public final class PgsqlTable: LookupTable {
         }
         let rows: PostgreSQLRows
         do throws(PostgreSQLError) {
-            rows = try database.execute(String(decoding: sql, as: UTF8.self))
+            rows = try database.execute(bytes: sql)
         } catch {
-            throw FatalError("table \(tableLabel): lookup error: \(error.message)")
+            warn(
+                Diagnostic(
+                    .warning, "pgsql query failed: fatal error from host \(connectedHost): \(error.rawMessage)"))
+            throw FatalError("table \(tableLabel): query error: Application error")
         }
         var results: [[UInt8]] = []
         for row in rows.rows {
@@ -85,7 +92,16 @@ public final class PgsqlTable: LookupTable {
                     "\(tableLabel): \(String(decoding: key, as: UTF8.self)): Expansion limit exceeded"))
             throw FatalError("table \(tableLabel): query error")
         }
-        guard !results.isEmpty else { return nil }
+        guard !results.isEmpty else {
+            if !rows.rows.isEmpty {
+                warn(
+                    Diagnostic(
+                        .warning,
+                        Array("table \"\(tableLabel)\": empty lookup result for: \"".utf8) + key
+                            + Array("\" -- ignored".utf8)))
+            }
+            return nil
+        }
         return Array(results.joined(separator: [UInt8(ascii: ",")]))
     }
 

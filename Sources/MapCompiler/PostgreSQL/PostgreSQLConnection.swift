@@ -59,13 +59,21 @@ final class PostgreSQLConnection {
     /// Runs one statement; `parameters` fill `$1`, `$2`, … as text (`nil` is NULL).
     @discardableResult
     func execute(_ sql: String, _ parameters: [[UInt8]?] = []) throws(PostgreSQLError) -> PostgreSQLRows {
+        try execute(bytes: Array(sql.utf8), parameters)
+    }
+
+    /// Runs one statement given as bytes (a query with a lookup key in it need not be UTF-8:
+    /// the client encoding says what the bytes are).
+    @discardableResult
+    func execute(bytes sql: [UInt8], _ parameters: [[UInt8]?] = []) throws(PostgreSQLError) -> PostgreSQLRows {
         let handle = try open()
+        let text = sql.map { CChar(bitPattern: $0) } + [0]
         let result: OpaquePointer?
         if parameters.isEmpty {
-            result = pq.exec(handle, sql)
+            result = pq.exec(handle, text)
         } else {
             result = withCStrings(parameters) { values, lengths in
-                pq.execParams(handle, sql, Int32(parameters.count), nil, values, lengths, nil, 0)
+                pq.execParams(handle, text, Int32(parameters.count), nil, values, lengths, nil, 0)
             }
         }
         return try rows(of: result, operation: .query)
