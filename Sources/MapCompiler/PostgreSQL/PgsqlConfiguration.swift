@@ -65,7 +65,12 @@ public struct PgsqlConfiguration: Sendable, Equatable {
             throw FatalError("db_common_parse: \(path): Invalid result template: ")
         }
         for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
-            if let table = line.dropping(prefix: exportTableMarker) { configuration.exportedTable = table }
+            // Only a name --export could have written: it goes into the listing's SQL.
+            if let table = line.dropping(prefix: exportTableMarker), table.count > 2, table.first == "\"",
+                table.last == "\"", isPlainTableName(String(table.dropFirst().dropLast()))
+            {
+                configuration.exportedTable = table
+            }
             if let source = line.dropping(prefix: exportSourceMarker) { configuration.exportedSource = source }
         }
         return configuration

@@ -112,9 +112,16 @@ public final class PgsqlTable: LookupTable {
         }
         let database = try connected(warn: warn)
         do throws(PostgreSQLError) {
-            let rows = try database.execute("SELECT key, value FROM \(table) ORDER BY key COLLATE \"C\"")
-            for row in rows.rows where row.count == 2 {
-                body(row[0] ?? [], row[1] ?? [])
+            // Through a cursor, 10,000 rows at a time: a large map is never held twice.
+            try database.execute("BEGIN READ ONLY")
+            defer { _ = try? database.execute("ROLLBACK") }
+            try database.execute(
+                "DECLARE swiftpostmap_rows NO SCROLL CURSOR FOR SELECT key, value FROM \(table) ORDER BY key COLLATE \"C\""
+            )
+            while true {
+                let batch = try database.execute("FETCH FORWARD 10000 FROM swiftpostmap_rows")
+                if batch.rows.isEmpty { break }
+                for row in batch.rows where row.count == 2 { body(row[0] ?? [], row[1] ?? []) }
             }
         } catch {
             throw FatalError("table \(tableLabel): sequence error: \(error.message)")
