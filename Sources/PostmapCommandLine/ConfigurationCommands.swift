@@ -131,17 +131,13 @@ extension ExtensionCommands {
 
     /// Builds `reference`'s table as `table`, as `postmap` (or `postalias`) would.
     private func build(_ reference: IndexedTableReference, as table: TableType) throws(FatalError) {
-        var request = BuildRequest(
+        var request = try context.buildRequest(
             table: table, typeName: table.rawValue, name: reference.name, input: .file(reference.name))
+        // The syntax is the table's (alias_maps are postalias's), whatever the command line;
+        // a sync always compiles the whole source.
         request.format = reference.sourceFormat
-        request.handling = context.handling
-        request.cacheSize = try context.config.createBufferSize()
-        request.lmdbMapSize = try context.config.lmdbMapSize()
+        request.incremental = false
         if reference.sourceFormat == .postalias { request.hostname = try context.config.myhostname() }
-        if let time = try context.reproducibleBuildTime() {
-            request.reproducible = true
-            request.buildTime = time
-        }
         try context.buildWithProgress(request, label: "\(request.typeName):\(request.name)")
     }
 

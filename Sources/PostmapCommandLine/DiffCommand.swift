@@ -23,56 +23,15 @@ extension ExtensionCommands {
         else {
             throw FatalError("open database \(tablePath): \(String(cString: strerror(ENOENT)))")
         }
-        // Printed as a diff from the source (what a build would store) to the table.
-        if !json && !changes.isEmpty {
-            context.output.standardOutput(Array("--- \(map.name) (source)\n+++ \(tablePath) (table)\n".utf8))
-        }
-        var out = DifferencePrinter(json: json, output: context.output)
-        for change in changes { out.print(change) }
-        var sameBytes: ByteComparison? = nil
+        var firstDifference: Int? = nil
         if bytes && changes.isEmpty {
-            sameBytes = try compareWithReproducibleBuild(map, table: table, typeName: type, tablePath: tablePath)
+            var request = try context.buildRequest(table: table, typeName: type, name: map.name, input: .file(map.name))
+            request.buildTime = try context.reproducibleBuildTime() ?? 0
+            firstDifference = try firstDifferenceFromReproducibleBuild(request, tablePath: tablePath)
         }
-        if json {
-            if let sameBytes {
-                var object = JSONObject()
-                object.add("table", tablePath)
-                object.add("reproducible", sameBytes == .identical)
-                if case .differ(let offset) = sameBytes { object.add("first_difference", offset) }
-                context.output.standardOutput(object.line)
-            }
-        } else {
-            var verdict =
-                changes.isEmpty
-                ? "\(tablePath): up to date with \(map.name) (\(expected.records.count) entries)"
-                : "\(tablePath): \(changes.count) difference(s) from \(map.name)"
-            switch sameBytes {
-            case .identical: verdict += ", the bytes of a reproducible build"
-            case .differ(let offset):
-                verdict += ", but not the bytes of a reproducible build (first difference at byte \(offset))"
-            case nil: break
-            }
-            context.output.standardError(verdict)
-        }
-        return changes.isEmpty && !(sameBytes?.differs ?? false) ? 0 : 1
-    }
-
-    /// Builds `map`'s table as a reproducible build would, in a directory of its own, and
-    /// compares it with the table at `tablePath`, byte for byte.
-    private func compareWithReproducibleBuild(
-        _ map: MapArgument, table: TableType, typeName: String, tablePath: String
-    ) throws(FatalError) -> ByteComparison {
-        let directory = try ScratchDirectory()
-        defer { directory.remove() }
-        var request = try context.buildRequest(
-            table: table, typeName: typeName, name: directory.path + "/table", input: .file(map.name))
-        request.reproducible = true
-        request.buildTime = try context.reproducibleBuildTime() ?? 0
-        // The table is the caller's in the scratch directory (no switch to the source's owner),
-        // and the source's warnings were given by the comparison of records already.
-        request.keepCallerOwnership = true
-        _ = try buildTable(request, warn: { _ in })
-        return try compareFiles(tablePath, directory.path + "/table" + table.fileSuffix)
+        return report(
+            changes, entries: expected.records.count, source: map.name, table: tablePath, json: json,
+            bytes: bytes && changes.isEmpty ? .some(firstDifference) : nil)
     }
 
     /// `--verify pgsql:FILE`: the table an `--export` wrote holds what its source (named in
@@ -89,19 +48,45 @@ extension ExtensionCommands {
         let actual = try MapContents.read(pgsql: path, handling: context.handling, warn: context.warn)
         let changes = MapDifference.compute(
             from: expected, to: actual, ignoringKeys: format == .postalias ? ["YP_LAST_MODIFIED"] : [])
-        let label = "pgsql:\(path)"
+        return report(
+            changes, entries: expected.records.count, source: source, table: "pgsql:\(path)", json: json, bytes: nil)
+    }
+
+    /// `--verify`'s output: the differences as a diff from the source (what a build would
+    /// store) to the table, then the verdict on standard error (with `--json`, only the
+    /// byte comparison's object); the exit status. `bytes` is the byte comparison, when one
+    /// was made: the offset of the first difference, `nil` when none.
+    private func report(
+        _ changes: [MapDifference], entries: Int, source: String, table: String, json: Bool, bytes: Int??
+    ) -> Int32 {
         if !json && !changes.isEmpty {
-            context.output.standardOutput(Array("--- \(source) (source)\n+++ \(label) (table)\n".utf8))
+            context.output.standardOutput(Array("--- \(source) (source)\n+++ \(table) (table)\n".utf8))
         }
         var out = DifferencePrinter(json: json, output: context.output)
         for change in changes { out.print(change) }
-        if !json {
-            context.output.standardError(
+        let bytesDiffer = bytes.map { $0 != nil } ?? false
+        if json {
+            if let bytes {
+                var object = JSONObject()
+                object.add("table", table)
+                object.add("reproducible", bytes == nil)
+                if let offset = bytes { object.add("first_difference", offset) }
+                context.output.standardOutput(object.line)
+            }
+        } else {
+            var verdict =
                 changes.isEmpty
-                    ? "\(label): up to date with \(source) (\(expected.records.count) entries)"
-                    : "\(label): \(changes.count) difference(s) from \(source)")
+                ? "\(table): up to date with \(source) (\(entries) entries)"
+                : "\(table): \(changes.count) difference(s) from \(source)"
+            switch bytes {
+            case .some(nil): verdict += ", the bytes of a reproducible build"
+            case .some(.some(let offset)):
+                verdict += ", but not the bytes of a reproducible build (first difference at byte \(offset))"
+            case nil: break
+            }
+            context.output.standardError(verdict)
         }
-        return changes.isEmpty ? 0 : 1
+        return changes.isEmpty && !bytesDiffer ? 0 : 1
     }
 
     // MARK: --diff
@@ -159,82 +144,5 @@ struct DifferencePrinter {
         }
         line.append(0x0A)
         output.standardOutput(line)
-    }
-}
-
-/// Whether two files hold the same bytes.
-enum ByteComparison: Equatable {
-    case identical
-    /// The offset of the first byte that differs (or where the shorter file ends).
-    case differ(at: Int)
-
-    var differs: Bool { self != .identical }
-}
-
-/// Compares the files at `first` and `second`, byte for byte.
-func compareFiles(_ first: String, _ second: String) throws(FatalError) -> ByteComparison {
-    let a = open(first, O_RDONLY | O_CLOEXEC)
-    guard a >= 0 else { throw FatalError("open \(first): \(String(cString: strerror(errno)))") }
-    defer { close(a) }
-    let b = open(second, O_RDONLY | O_CLOEXEC)
-    guard b >= 0 else { throw FatalError("open \(second): \(String(cString: strerror(errno)))") }
-    defer { close(b) }
-    var offset = 0
-    var left = [UInt8](repeating: 0, count: 1 << 16)
-    var right = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try readChunk(a, into: &left, path: first)
-        let m = try readChunk(b, into: &right, path: second)
-        let common = min(n, m)
-        for index in 0..<common where left[index] != right[index] { return .differ(at: offset + index) }
-        if n != m { return .differ(at: offset + common) }
-        if n == 0 { return .identical }
-        offset += n
-    }
-}
-
-/// Fills `buffer` from `fd` as far as the file goes; returns how much was read.
-private func readChunk(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(FatalError) -> Int {
-    var done = 0
-    while done < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress.map { $0 + done }, raw.count - done) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FatalError("read \(path): \(String(cString: strerror(errno)))")
-        }
-        if n == 0 { break }
-        done += n
-    }
-    return done
-}
-
-/// A private directory under `$TMPDIR` (or /tmp), removed with everything in it.
-struct ScratchDirectory {
-    let path: String
-
-    init() throws(FatalError) {
-        let base = ProcessEnvironment.current["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array("\(base)/swiftpostmap-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.flatMap { mkdtemp($0) }
-        }
-        guard made != nil else {
-            throw FatalError("create a directory in \(base): \(String(cString: strerror(errno)))")
-        }
-        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// Removes the files in the directory, then the directory.
-    func remove() {
-        if let listing = opendir(path) {
-            while let entry = readdir(listing) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(listing)
-        }
-        rmdir(path)
     }
 }

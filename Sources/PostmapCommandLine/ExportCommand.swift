@@ -1,4 +1,3 @@
-import Glibc
 import MapCompiler
 
 /// `--export pgsql:FILE SOURCE`: the source into PostgreSQL (``exportToPostgreSQL``), and one
@@ -12,14 +11,7 @@ extension ExtensionCommands {
         }
         let source = MapArgument(operand).name
         let conninfo = options.conninfo ?? ""
-        // Postfix takes a pgsql: name that starts with neither / nor . for a prefix of main.cf
-        // parameters, not a file: the file is named by its absolute path.
-        var path = map.name
-        if !path.hasPrefix("/"), let directory = getcwd(nil, 0) {
-            path = String(cString: directory) + "/" + path
-            free(directory)
-        }
-        var request = PgsqlExportRequest(configurationPath: path, conninfo: conninfo, source: source)
+        var request = PgsqlExportRequest(configurationPath: map.name, conninfo: conninfo, source: source)
         request.password =
             passwordGiven(inConninfo: conninfo) ?? context.postgresPassword.flatMap { $0.isEmpty ? nil : $0 }
         request.table = options.exportTable
@@ -28,7 +20,8 @@ extension ExtensionCommands {
         request.duplicates = context.options.duplicates
         if context.personality == .postalias { request.hostname = try context.config.myhostname() }
         let summary = try exportToPostgreSQL(request, warn: context.warn)
-        var line = "\(path): \(summary.rows) entries from \(source) in table \(summary.table) of database "
+        var line =
+            "\(summary.configurationPath): \(summary.rows) entries from \(source) in table \(summary.table) of database "
         line += "\(summary.database) at \(summary.host)"
         if request.password != nil { line += "; the file holds the password (mode 0640)" }
         context.output.standardError(line)

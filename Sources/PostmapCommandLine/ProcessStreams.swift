@@ -24,11 +24,10 @@ public final class ProcessStreams: CommandOutput, CommandInput {
     /// Draws `text` over the current line of standard error (a terminal's carriage return and
     /// erase-line), or erases the line for `nil`.
     public func showProgress(_ text: String?) {
-        guard standardErrorIsTerminal else { return }
+        guard standardErrorIsTerminal, text != nil || progressShown else { return }
         var bytes = Array("\r\u{1B}[K".utf8)
         // One row: a line that wrapped could not be erased with the cursor on its last row.
         if let text { bytes.append(contentsOf: String(text.prefix(max(terminalColumns() - 1, 10))).utf8) }
-        guard text != nil || progressShown else { return }
         progressShown = text != nil
         writeFully(2, bytes)
     }

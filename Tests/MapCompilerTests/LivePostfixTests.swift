@@ -136,14 +136,20 @@ struct LivePostfixOtherTypesTests {
             return map
         }
         let run = try LivePostfix.with(configuration) { postfix in try postfix.probe(file.cases.map(\.address)) }
-        try #require(run.probes.count == file.cases.count)
-        for (item, probe) in zip(file.cases, run.probes) {
-            #expect(
-                probe.outcome == item.expected,
-                "\(type): cases:\(item.line) \(item.label) \(item.address): \(probe.outcome)")
-        }
-        #expect(run.globalWarnings.map(\.description) == file.globalWarnings, "\(type): global warnings")
+        try expectRecordedOutcomes(file, run, label: type)
     }
+}
+
+/// Every probe of `run` had the outcome `file` records for it, and Postfix logged the global
+/// warnings it records; `label` names the variant in failures.
+func expectRecordedOutcomes(_ file: LiveCaseFile, _ run: LiveRun, label: String) throws {
+    try #require(run.probes.count == file.cases.count)
+    for (item, probe) in zip(file.cases, run.probes) {
+        #expect(
+            probe.outcome == item.expected,
+            "\(label): cases:\(item.line) \(item.label) \(item.address): \(probe.outcome)")
+    }
+    #expect(run.globalWarnings.map(\.description) == file.globalWarnings, "\(label): global warnings")
 }
 
 /// The case-file format, without Postfix.

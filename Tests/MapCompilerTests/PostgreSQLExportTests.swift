@@ -471,15 +471,10 @@ struct LivePostfixPgsqlTests {
                 if map.name == "routing" || map.name == "vmailbox" { map.type = "pgsql" }
                 return map
             }
-            let observed = try LivePostfix.with(configuration) { postfix in try postfix.probe(file.cases.map(\.address))
+            let observed = try LivePostfix.with(configuration) { postfix in
+                try postfix.probe(file.cases.map(\.address))
             }
-            try #require(observed.probes.count == file.cases.count)
-            for (item, probe) in zip(file.cases, observed.probes) {
-                #expect(
-                    probe.outcome == item.expected,
-                    "pgsql: cases:\(item.line) \(item.label) \(item.address): \(probe.outcome)")
-            }
-            #expect(observed.globalWarnings.map(\.description) == file.globalWarnings, "pgsql: global warnings")
+            try expectRecordedOutcomes(file, observed, label: "pgsql")
         }
     }
 }

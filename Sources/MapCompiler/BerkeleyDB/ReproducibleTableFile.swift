@@ -55,10 +55,17 @@ func makeBerkeleyFileReproducible(path: String, label: String) throws(FatalError
     defer { close(fd) }
     func failure(_ reason: String) -> FatalError { FatalError("error writing \(label): \(reason)") }
 
-    var meta = [UInt8](repeating: 0, count: 512)
-    guard try readFully(fd, into: &meta, at: 0, label: label) == meta.count else {
-        throw failure("not a Berkeley DB file")
+    func read(_ buffer: inout [UInt8], at offset: Int) throws(FatalError) -> Int {
+        switch readFully(fd, into: &buffer, at: offset) {
+        case .success(let count): return count
+        case .failure(let error): throw failure(error.text)
+        }
     }
+    func write(_ bytes: [UInt8], at offset: Int) throws(FatalError) {
+        if let error = writeFully(fd, bytes, at: offset) { throw failure(error.text) }
+    }
+    var meta = [UInt8](repeating: 0, count: 512)
+    guard try read(&meta, at: 0) == meta.count else { throw failure("not a Berkeley DB file") }
     let magic = meta.load(UInt32.self, at: PageLayout.magicOffset)
     let pageSize = Int(meta.load(UInt32.self, at: PageLayout.pageSizeOffset))
     guard magic == PageLayout.hashMagic || magic == PageLayout.btreeMagic,
@@ -76,9 +83,7 @@ func makeBerkeleyFileReproducible(path: String, label: String) throws(FatalError
     var page = [UInt8](repeating: 0, count: pageSize)
     for number in 0..<pageCount {
         let offset = number * pageSize
-        guard try readFully(fd, into: &page, at: offset, label: label) == pageSize else {
-            throw failure("short read")
-        }
+        guard try read(&page, at: offset) == pageSize else { throw failure("short read") }
         var changed = false
         if number == 0 {
             for index in PageLayout.fileIDOffset..<(PageLayout.fileIDOffset + PageLayout.fileIDSize) {
@@ -88,12 +93,12 @@ func makeBerkeleyFileReproducible(path: String, label: String) throws(FatalError
             changed = clearUnusedBytes(&page)
         }
         digest.update(page)
-        if changed { try writeFully(fd, page, at: offset, label: label) }
+        if changed { try write(page, at: offset) }
     }
     var fileID = Array(digest.finish().prefix(PageLayout.fileIDSize))
     // An all-zero id would make libdb fall back to the inode and device.
     if fileID.allSatisfy({ $0 == 0 }) { fileID[0] = 1 }
-    try writeFully(fd, fileID, at: PageLayout.fileIDOffset, label: label)
+    try write(fileID, at: PageLayout.fileIDOffset)
 }
 
 /// Zeroes the bytes of one page (not the meta-data page) that belong to no item.
@@ -171,40 +176,5 @@ extension [UInt8] {
     fileprivate func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         guard offset + MemoryLayout<T>.size <= count else { return 0 }
         return withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
-    }
-}
-
-/// Reads up to `buffer.count` bytes at `offset`; returns how many were read.
-private func readFully(
-    _ fd: Int32, into buffer: inout [UInt8], at offset: Int, label: String
-) throws(FatalError)
-    -> Int
-{
-    var done = 0
-    while done < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { raw in
-            pread(fd, raw.baseAddress.map { $0 + done }, raw.count - done, off_t(offset + done))
-        }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FatalError("error writing \(label): \(systemErrorText(errno))")
-        }
-        if n == 0 { break }
-        done += n
-    }
-    return done
-}
-
-private func writeFully(_ fd: Int32, _ bytes: [UInt8], at offset: Int, label: String) throws(FatalError) {
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { raw in
-            pwrite(fd, raw.baseAddress.map { $0 + done }, raw.count - done, off_t(offset + done))
-        }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FatalError("error writing \(label): \(systemErrorText(errno))")
-        }
-        done += n
     }
 }

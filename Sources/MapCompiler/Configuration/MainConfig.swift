@@ -291,41 +291,6 @@ private func hostnameProblem(_ name: [UInt8]) -> [UInt8]? {
     return nil
 }
 
-/// Reads a whole file; the error is the `errno` of the failing call.
-func readWholeFile(_ path: String) -> Result<[UInt8], SystemErrno> {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return .failure(SystemErrno(errno)) }
-    defer { close(fd) }
-    return readAll(fd: fd)
-}
-
-/// Reads a descriptor to its end; a directory reads as empty, as it does for postmap.
-func readAll(fd: Int32) -> Result<[UInt8], SystemErrno> {
-    var info = stat()
-    var capacity = 65536
-    if fstat(fd, &info) == 0 {
-        if (info.st_mode & S_IFMT) == S_IFDIR { return .success([]) }
-        if info.st_size > 0 { capacity = Int(info.st_size) + 1 }
-    }
-    var bytes = [UInt8](repeating: 0, count: capacity)
-    var used = 0
-    while true {
-        if used == bytes.count { bytes.append(contentsOf: repeatElement(0, count: bytes.count)) }
-        let n = bytes.withUnsafeMutableBytes { buffer in
-            read(fd, buffer.baseAddress.map { $0 + used }, buffer.count - used)
-        }
-        if n < 0 {
-            if errno == EINTR { continue }
-            if errno == EISDIR { return .success([]) }
-            return .failure(SystemErrno(errno))
-        }
-        if n == 0 { break }
-        used += n
-    }
-    bytes.removeSubrange(used...)
-    return .success(bytes)
-}
-
 extension MainConfig {
     /// An integer parameter as Postfix reads it (`sscanf "%d"`: leading whitespace, a sign,
     /// digits and nothing else, within 32 bits) that must be at least 1.

@@ -125,7 +125,8 @@ struct MasterConfig: Sendable, Equatable {
 }
 
 extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String {
+    /// The text without the characters of `set` at either end.
+    func trimmingCharacters(in set: String) -> String {
         var slice = self
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }

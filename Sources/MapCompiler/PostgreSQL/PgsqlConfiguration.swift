@@ -43,8 +43,7 @@ public struct PgsqlConfiguration: Sendable, Equatable {
         func value(_ name: String) -> String? {
             parsed.parameters[name].flatMap { $0.isEmpty ? nil : $0 }
         }
-        let hosts = (value("hosts") ?? "localhost").split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
-            .map(String.init)
+        let hosts = splitPostfixList(value("hosts") ?? "localhost")
         var query = value("query")
         if query == nil, let function = value("select_function") { query = "SELECT \(function)('%s')" }
         if query == nil, let table = value("table"), let select = value("select_field"),
@@ -56,8 +55,7 @@ public struct PgsqlConfiguration: Sendable, Equatable {
         var configuration = PgsqlConfiguration(
             path: path, hosts: hosts, user: value("user"), password: value("password"), dbname: value("dbname"),
             query: query, resultFormat: value("result_format") ?? "%s",
-            domains: (value("domain") ?? "").split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
-                .map { $0.lowercased() },
+            domains: splitPostfixList(value("domain") ?? "").map { $0.lowercased() },
             expansionLimit: Int(value("expansion_limit") ?? "0") ?? 0)
         if let encoding = value("encoding") { configuration.encoding = encoding }
         try checkResultFormat(configuration.resultFormat, path: path)
@@ -139,32 +137,10 @@ extension Substring {
 
 /// `value` as a libpq connection-string value: in single quotes, with `\` and `'` escaped.
 func conninfoQuoted(_ value: String) -> String {
-    "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.range(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
+    var quoted = "'"
+    for character in value {
+        if character == "\\" || character == "'" { quoted.append("\\") }
+        quoted.append(character)
     }
-
-    fileprivate func range(of target: String) -> Range<String.Index>? { self[...].range(of: target) }
-}
-
-extension Substring {
-    fileprivate func range(of target: String) -> Range<String.Index>? {
-        var index = startIndex
-        while index < endIndex {
-            if self[index...].hasPrefix(target) { return index..<self.index(index, offsetBy: target.count) }
-            index = self.index(after: index)
-        }
-        return nil
-    }
+    return quoted + "'"
 }

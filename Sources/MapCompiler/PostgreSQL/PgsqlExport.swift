@@ -37,6 +37,8 @@ public struct PgsqlExportSummary: Sendable, Equatable {
     public var table: String
     /// Rows stored.
     public var rows: Int
+    /// The pgsql_table(5) file, by its absolute path.
+    public var configurationPath: String
     /// Where the rows went: the `hosts` value written, and the database.
     public var host: String
     public var database: String
@@ -82,6 +84,10 @@ public func exportToPostgreSQL(
         throw FatalError("pgsql:\(request.configurationPath) is a directory")
     }
     let source = absolutePath(request.source)
+    // Postfix takes a pgsql: name that starts with neither / nor . for a prefix of main.cf
+    // parameters, not a file: the file is named by its absolute path.
+    var request = request
+    request.configurationPath = absolutePath(request.configurationPath, resolvingLinks: false)
     let contents = try MapContents.compile(
         source: request.source, format: request.format, handling: request.handling,
         duplicates: request.duplicates, hostname: request.hostname, warn: warn)
@@ -156,7 +162,8 @@ public func exportToPostgreSQL(
             // commit: a failed export leaves both the table and the file as they were, and
             // Postfix's queries wait only for the drop and the rename.
             let prepared = try prepareConfiguration(
-                request, table: table, hosts: hostsValue, user: connection.user, database: connection.database)
+                request, source: source, table: table, hosts: hostsValue, user: connection.user,
+                database: connection.database)
             do throws(PostgreSQLError) {
                 // Postfix's lookups wait while the old table is dropped: if another
                 // transaction holds it, give up rather than hold every lookup up behind it.
@@ -181,7 +188,8 @@ public func exportToPostgreSQL(
             throw error
         }
         return PgsqlExportSummary(
-            table: table, rows: rows, host: hostsValue, database: connection.database)
+            table: table, rows: rows, configurationPath: request.configurationPath, host: hostsValue,
+            database: connection.database)
     } catch {
         let reason =
             error.sqlState == "55P03"
@@ -266,11 +274,10 @@ func hostsSetting(
 ///
 /// - Returns: the temporary file's path, or `nil` when the file already says this.
 private func prepareConfiguration(
-    _ request: PgsqlExportRequest, table: String, hosts: String, user: String, database: String
+    _ request: PgsqlExportRequest, source: String, table: String, hosts: String, user: String, database: String
 ) throws(PostgreSQLError) -> String? {
     // One setting per line: a newline (or any control character) in a value would end it
     // and start another line of the file.
-    let source = absolutePath(request.source)
     for (what, value) in [
         ("the table name", table), ("the source's path", source), ("the server", hosts), ("the user", user),
         ("the database", database), ("the password", request.password ?? ""),
@@ -307,14 +314,7 @@ private func prepareConfiguration(
     unlink(temporary)
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
     guard fd >= 0 else { throw PostgreSQLError(.query, "create \(temporary): \(systemErrorText(errno))") }
-    var failure: String? = nil
-    let bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count && failure == nil {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + offset }, bytes.count - offset) }
-        if n < 0 && errno != EINTR { failure = "write \(temporary): \(systemErrorText(errno))" }
-        if n > 0 { offset += n }
-    }
+    var failure: String? = writeFully(fd, Array(text.utf8), at: 0).map { "write \(temporary): \($0.text)" }
     if failure == nil, fchmod(fd, mode) != 0 { failure = "chmod \(temporary): \(systemErrorText(errno))" }
     if failure == nil, request.password != nil, geteuid() == 0, let group = getgrnam("postfix") {
         if fchown(fd, 0, group.pointee.gr_gid) != 0 { failure = "chown \(temporary): \(systemErrorText(errno))" }
@@ -328,12 +328,17 @@ private func prepareConfiguration(
     return temporary
 }
 
-/// `path` made absolute (symbolic links resolved), so `--verify pgsql:FILE` finds the source
-/// from any directory; `path` itself when it cannot be resolved.
-private func absolutePath(_ path: String) -> String {
-    guard let resolved = realpath(path, nil) else { return path }
-    defer { free(resolved) }
-    return String(cString: resolved)
+/// `path` made absolute: joined to the current directory, or with `resolvingLinks` and
+/// when it exists, with symbolic links resolved (so `--verify pgsql:FILE` finds the source
+/// from any directory).
+private func absolutePath(_ path: String, resolvingLinks: Bool = true) -> String {
+    if resolvingLinks, let resolved = realpath(path, nil) {
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+    guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+    defer { free(directory) }
+    return String(cString: directory) + "/" + path
 }
 
 /// `text` with every byte other than letters, digits and `-._~` percent-encoded (RFC 3986).

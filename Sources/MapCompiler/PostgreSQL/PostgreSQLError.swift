@@ -23,14 +23,8 @@ public struct PostgreSQLError: Error, Sendable, Equatable {
         self.rawMessage = message
         // libpq's messages end with a newline and may span lines ("connection to server at
         // … failed: Connection refused\n\tIs the server running …").
-        self.message = message.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
+        self.message = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: " \t") }
             .filter { !$0.isEmpty }.joined(separator: "; ")
         self.sqlState = sqlState
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingWhitespace() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

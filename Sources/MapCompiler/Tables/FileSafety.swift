@@ -331,16 +331,8 @@ private func overwrite(descriptor: Int32, tablePath: String, with source: String
     guard ftruncate(descriptor, 0) == 0 else {
         throw FatalError("error writing \(tablePath): \(systemErrorText(errno))")
     }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes {
-            pwrite(descriptor, $0.baseAddress.map { $0 + written }, bytes.count - written, off_t(written))
-        }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FatalError("error writing \(tablePath): \(systemErrorText(errno))")
-        }
-        written += n
+    if let error = writeFully(descriptor, bytes, at: 0) {
+        throw FatalError("error writing \(tablePath): \(error.text)")
     }
     guard fsync(descriptor) == 0 else { throw FatalError("error writing \(tablePath): \(systemErrorText(errno))") }
 }

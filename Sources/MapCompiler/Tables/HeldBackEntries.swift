@@ -226,17 +226,7 @@ final class SpillFile {
     /// Appends `bytes`; returns where they start.
     func append(_ bytes: [UInt8]) throws(FatalError) -> Int {
         let start = end
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                pwrite(fd, raw.baseAddress.map { $0 + written }, raw.count - written, off_t(start + written))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FatalError("write temporary file: \(systemErrorText(errno))")
-            }
-            written += n
-        }
+        if let error = writeFully(fd, bytes, at: start) { throw FatalError("write temporary file: \(error.text)") }
         end += bytes.count
         return start
     }
@@ -258,14 +248,10 @@ final class SpillFile {
 
     /// Reads `count` bytes at `offset` into `destination`.
     func read(offset: Int, count: Int, into destination: UnsafeMutableRawPointer) throws(FatalError) {
-        var done = 0
-        while done < count {
-            let n = pread(fd, destination + done, count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                throw FatalError("read temporary file: \(n < 0 ? systemErrorText(errno) : "unexpected end of file")")
-            }
-            done += n
+        switch readFully(fd, into: UnsafeMutableRawBufferPointer(start: destination, count: count), at: offset) {
+        case .success(let done) where done == count: return
+        case .success: throw FatalError("read temporary file: unexpected end of file")
+        case .failure(let error): throw FatalError("read temporary file: \(error.text)")
         }
     }
 }

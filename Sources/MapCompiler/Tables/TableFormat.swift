@@ -180,6 +180,7 @@ protocol LibraryError: Error {
 
 extension BerkeleyDBError: LibraryError {}
 extension LMDBError: LibraryError {}
+extension CDBError: LibraryError {}
 
 /// What ``HandleWriter`` needs of a boundary handle: libdb's `DatabaseHandle` and
 /// `LMDBHandle` store, replace and delete records in place and report on close.
@@ -233,6 +234,52 @@ final class HandleWriter<Handle: RecordHandle & ~Copyable>: TableRecordWriter {
             throw TableAccessError(reason: error.reason)
         }
     }
+}
+
+// MARK: - Handles that only read (lmdb, cdb)
+
+/// What ``ReaderRecords`` needs of a boundary handle opened for reading: `LMDBHandle` and
+/// `CDBReader` look a key up and list their records.
+protocol RecordReader: ~Copyable {
+    associatedtype Failure: LibraryError
+    func get(key: [UInt8]) throws(Failure) -> [UInt8]?
+    func forEachRecord(_ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(Failure)
+    /// Releases the handle; nothing was written, so there is nothing to report.
+    consuming func closeAfterReading()
+}
+
+extension LMDBHandle: RecordReader {
+    consuming func closeAfterReading() { try? close() }
+}
+
+extension CDBReader: RecordReader {
+    func closeAfterReading() {}
+}
+
+/// An lmdb or cdb table opened for reading: the one owner of its handle, whose library
+/// errors become ``TableAccessError``s.
+final class ReaderRecords<Reader: RecordReader & ~Copyable>: TableRecords {
+    private var reader: Reader?
+
+    init(_ reader: consuming Reader) { self.reader = consume reader }
+
+    func get(_ key: [UInt8]) throws(TableAccessError) -> [UInt8]? {
+        do throws(Reader.Failure) {
+            return try reader?.get(key: key)
+        } catch {
+            throw TableAccessError(reason: error.reason)
+        }
+    }
+
+    func forEachRecord(_ body: ([UInt8], [UInt8]) -> Bool) throws(TableAccessError) {
+        do throws(Reader.Failure) {
+            try reader?.forEachRecord(body)
+        } catch {
+            throw TableAccessError(reason: error.reason)
+        }
+    }
+
+    func close() { reader.take()?.closeAfterReading() }
 }
 
 // MARK: - Berkeley DB (hash, btree)
@@ -369,36 +416,11 @@ struct LMDBFormat: TableFormat {
         -> any TableRecords
     {
         do throws(LMDBError) {
-            return LMDBRecords(handle: try LMDBHandle(path: path, intent: .read, mapSize: settings.mapSize))
+            return ReaderRecords(try LMDBHandle(path: path, intent: .read, mapSize: settings.mapSize))
         } catch {
             throw FatalError("open database \(path): \(error.reason)")
         }
     }
-}
-
-/// An lmdb table opened for reading.
-final class LMDBRecords: TableRecords {
-    private var handle: LMDBHandle?
-
-    init(handle: consuming LMDBHandle) { self.handle = consume handle }
-
-    func get(_ key: [UInt8]) throws(TableAccessError) -> [UInt8]? {
-        do throws(LMDBError) {
-            return try handle?.get(key: key)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func forEachRecord(_ body: ([UInt8], [UInt8]) -> Bool) throws(TableAccessError) {
-        do throws(LMDBError) {
-            try handle?.forEachRecord(body)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func close() { try? handle.take()?.close() }
 }
 
 // MARK: - cdb
@@ -434,7 +456,7 @@ struct CDBFormat: TableFormat {
         -> any TableRecords
     {
         do throws(CDBError) {
-            return CDBRecords(reader: try CDBReader(descriptor: descriptor, path: path))
+            return ReaderRecords(try CDBReader(descriptor: descriptor, path: path))
         } catch {
             // Postfix's cdb driver's words for a file tinycdb cannot map.
             throw FatalError("dict_cdbq_open: unable to init \(path): \(error.reason)")
@@ -486,29 +508,4 @@ final class CDBWriter: TableRecordWriter {
             throw TableAccessError(reason: error.reason)
         }
     }
-}
-
-/// A cdb table opened for reading.
-final class CDBRecords: TableRecords {
-    private var reader: CDBReader?
-
-    init(reader: CDBReader) { self.reader = reader }
-
-    func get(_ key: [UInt8]) throws(TableAccessError) -> [UInt8]? {
-        do throws(CDBError) {
-            return try reader?.get(key: key)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func forEachRecord(_ body: ([UInt8], [UInt8]) -> Bool) throws(TableAccessError) {
-        do throws(CDBError) {
-            try reader?.forEachRecord(body)
-        } catch {
-            throw TableAccessError(reason: error.reason)
-        }
-    }
-
-    func close() { reader = nil }
 }
