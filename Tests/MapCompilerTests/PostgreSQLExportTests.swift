@@ -471,10 +471,24 @@ struct LivePostfixPgsqlTests {
                 if map.name == "routing" || map.name == "vmailbox" { map.type = "pgsql" }
                 return map
             }
+            var ours: OfflineVerdicts? = nil
             let observed = try LivePostfix.with(configuration) { postfix in
-                try postfix.probe(file.cases.map(\.address))
+                let run = try postfix.probe(file.cases.map(\.address))
+                // What swiftpostmap's --resolve says, reading the same pgsql maps.
+                ours = try OfflineVerdicts(
+                    configDirectory: postfix.configDirectory, addresses: file.cases.map(\.address))
+                return run
             }
             try expectRecordedOutcomes(file, observed, label: "pgsql")
+            let verdicts = try #require(ours)
+            for (item, probe) in zip(file.cases, observed.probes)
+            where OfflineVerdicts.beyondTheModel[item.label] == nil {
+                let resolution = try #require(
+                    verdicts.resolutions[item.address.lowercased()], "no --resolve for \(item.address)")
+                #expect(
+                    OfflineVerdicts.outcome(probe.outcome) == resolution.outcome,
+                    "pgsql: cases:\(item.line) \(item.label): Postfix \(probe.outcome); --resolve \(resolution.raw)")
+            }
         }
     }
 }

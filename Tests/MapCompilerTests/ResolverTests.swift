@@ -670,7 +670,7 @@ struct ResolverEndToEndTests {
             #expect(
                 result.err
                     == "swiftpostmap: warning: virtual_alias_maps: nis:virtual cannot be read here (only hash:, btree:, "
-                    + "lmdb:, cdb: and texthash: tables are): its answers are unknown\n")
+                    + "lmdb:, cdb:, texthash: and exported pgsql: tables are): its answers are unknown\n")
             #expect(result.out.contains("key sales@example.com in hash:\(dir.path)/virtual: jane, archive@vm.example"))
             #expect(result.out.contains("key @vm.example in proxy:hash:\(dir.path)/vmailbox: vm.example/all/"))
         }

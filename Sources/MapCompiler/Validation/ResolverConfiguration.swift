@@ -66,12 +66,14 @@ struct TableLoader {
         if let map = sources[name] { return map }
         let format: SourceFormat = parameter == "alias_maps" || parameter == "alias_database" ? .postalias : .postmap
         let indexed = if case .indexed = MapTypeSupport(type: type) { true } else { false }
-        guard indexed || type == "texthash" else {
+        // pgsql: maps are read whole when --export wrote them (MapContents.load says so
+        // when it did not).
+        guard indexed || type == "texthash" || type == "pgsql" else {
             warn(
                 Diagnostic(
                     .warning,
-                    "\(parameter): \(element) cannot be read here (only hash:, btree:, lmdb:, cdb: and texthash:"
-                        + " tables are): its answers are unknown"))
+                    "\(parameter): \(element) cannot be read here (only hash:, btree:, lmdb:, cdb:, texthash:"
+                        + " and exported pgsql: tables are): its answers are unknown"))
             return nil
         }
         // texthash: is read from its source file by Postfix itself.
