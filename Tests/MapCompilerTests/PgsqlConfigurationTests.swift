@@ -81,11 +81,22 @@ struct PgsqlConfigurationTests {
                     expansionLimit: 0
                 ).connectionStrings == ["host='::1' port='5433'", "host='::1'", "host='[::1]'"])
             for format in ["%s %", "%x", ""] {
-                let bad = try write("query = SELECT 1\nresult_format = \(format)\n", to: "format.cf", in: root)
+                let bad = try write(
+                    "dbname = mail\nquery = SELECT 1\nresult_format = \(format)\n", to: "format.cf", in: root)
                 #expect(throws: FatalError.self, "\(format)") { try PgsqlConfiguration.load(path: bad.path) }
             }
-            let missing = try write("hosts = x\n", to: "bad.cf", in: root)
-            #expect(throws: FatalError.self) { try PgsqlConfiguration.load(path: missing.path) }
+            // Postfix's own words for the settings it insists on, in its order (checked
+            // against postmap -q … pgsql:FILE).
+            for (text, missing) in [
+                ("hosts = x\nquery = SELECT 1\n", "dbname"), ("dbname = mail\n", "table"),
+                ("dbname = mail\ntable = t\n", "select_field"),
+                ("dbname = mail\ntable = t\nselect_field = v\n", "where_field"),
+            ] {
+                let file = try write(text, to: "bad.cf", in: root)
+                #expect(throws: FatalError("\(file.path): bad string length 0 < 1: \(missing) = ")) {
+                    try PgsqlConfiguration.load(path: file.path)
+                }
+            }
         }
     }
 

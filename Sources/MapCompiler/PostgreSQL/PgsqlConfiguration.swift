@@ -43,15 +43,24 @@ public struct PgsqlConfiguration: Sendable, Equatable {
         func value(_ name: String) -> String? {
             parsed.parameters[name].flatMap { $0.isEmpty ? nil : $0 }
         }
+        /// A setting Postfix insists on, with its message when it is missing or empty.
+        func required(_ name: String) throws(FatalError) -> String {
+            guard let setting = value(name) else { throw FatalError("\(path): bad string length 0 < 1: \(name) = ") }
+            return setting
+        }
         let hosts = splitPostfixList(value("hosts") ?? "localhost")
-        var query = value("query")
-        if query == nil, let function = value("select_function") { query = "SELECT \(function)('%s')" }
-        if query == nil, let table = value("table"), let select = value("select_field"),
-            let whereField = value("where_field")
-        {
+        _ = try required("dbname")
+        let query: String
+        if let given = value("query") {
+            query = given
+        } else if let function = value("select_function") {
+            query = "SELECT \(function)('%s')"
+        } else {
+            let table = try required("table")
+            let select = try required("select_field")
+            let whereField = try required("where_field")
             query = "SELECT \(select) FROM \(table) WHERE \(whereField) = '%s' \(value("additional_conditions") ?? "")"
         }
-        guard let query else { throw FatalError("\(path): no query parameter (pgsql_table(5))") }
         var configuration = PgsqlConfiguration(
             path: path, hosts: hosts, user: value("user"), password: value("password"), dbname: value("dbname"),
             query: query, resultFormat: value("result_format") ?? "%s",
